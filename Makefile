@@ -1,0 +1,49 @@
+# simfs — build, test, benchmark, fuzz and lint targets.
+#
+# `make test` is the README's test command and what CI runs (.ci/run). It passes
+# for a user without root, FUSE, clang or bpf(): tests that need them skip.
+
+GO          ?= go
+PKGS        ?= ./...
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 30s
+BENCHTIME   ?= 1s
+
+.PHONY: all build test test-short bench fuzz lint vet fmt examples clean
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+	$(GO) build -o bin/simfs ./cmd/simfs
+	$(GO) build -o bin/conformance-plugin ./cmd/conformance-plugin
+
+test: vet
+	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# Each fuzz target runs for FUZZTIME. go test accepts one -fuzz pattern per package.
+fuzz:
+	@set -e; for spec in $$($(GO) run ./internal/fuzztargets 2>/dev/null); do \
+		pkg=$${spec%%:*}; name=$${spec##*:}; \
+		echo "== $$pkg $$name"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

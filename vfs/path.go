@@ -1,0 +1,256 @@
+package vfs
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits of path walk, as in <linux/limits.h> and fs/namei.c.
+const (
+	NameMax     = 255  // NAME_MAX
+	PathMax     = 4096 // PATH_MAX, including the terminating NUL
+	MaxSymlinks = 40   // MAXSYMLINKS
+)
+
+type walkFlags uint8
+
+const (
+	walkFollow      walkFlags = 1 << iota // follow a final symlink
+	walkNoCrossLast                       // stay on a mountpoint instead of entering its mount
+	walkDirectory                         // the final component must be a directory
+)
+
+type lastKind uint8
+
+const (
+	lastNorm lastKind = iota
+	lastDot
+	lastDotDot
+	lastRoot
+)
+
+// nameData is the result of walking to the parent of a path's last
+// component (filename_parentat).
+type nameData struct {
+	dir      *Inode
+	name     string
+	kind     lastKind
+	trailing bool // the path ended in '/'
+}
+
+type walker struct {
+	v     *VFS
+	c     *Caller
+	links int
+}
+
+func (v *VFS) start(c *Caller, path string) (*Inode, error) {
+	if path == "" {
+		return nil, unix.ENOENT
+	}
+	if len(path) >= PathMax {
+		return nil, unix.ENAMETOOLONG
+	}
+	if path[0] == '/' || c.Cwd == nil {
+		return v.root.root, nil
+	}
+	if c.Cwd.destroyed {
+		return nil, unix.ENOENT
+	}
+	return c.Cwd, nil
+}
+
+// walkParent resolves every component but the last. The lock is held.
+func (v *VFS) walkParent(c *Caller, path string) (nameData, error) {
+	w := &walker{v: v, c: c}
+	dir, err := v.start(c, path)
+	if err != nil {
+		return nameData{}, err
+	}
+	return w.parent(dir, path)
+}
+
+func (w *walker) parent(dir *Inode, path string) (nameData, error) {
+	trailing := strings.HasSuffix(path, "/")
+	comps := splitPath(path)
+	if len(comps) == 0 {
+		return nameData{dir: dir, kind: lastRoot, trailing: trailing}, nil
+	}
+	for _, comp := range comps[:len(comps)-1] {
+		next, err := w.step(dir, comp, true)
+		if err != nil {
+			return nameData{}, err
+		}
+		dir = next
+	}
+	if !dir.IsDir() {
+		return nameData{}, unix.ENOTDIR
+	}
+	// link_path_walk's may_lookup runs for the last component's directory too.
+	if err := w.c.permission(dir, MayExec); err != nil {
+		return nameData{}, err
+	}
+	last := comps[len(comps)-1]
+	nd := nameData{dir: dir, name: last, trailing: trailing}
+	switch last {
+	case ".":
+		nd.kind = lastDot
+	case "..":
+		nd.kind = lastDotDot
+	default:
+		if len(last) > NameMax {
+			return nameData{}, unix.ENAMETOOLONG
+		}
+	}
+	return nd, nil
+}
+
+// step looks up comp in dir for a walk: search permission, ".", "..",
+// mount crossing, and (follow) symlinks. The result of a non-final step must
+// be a directory.
+func (w *walker) step(dir *Inode, comp string, mustDir bool) (*Inode, error) {
+	if !dir.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	if err := w.c.permission(dir, MayExec); err != nil {
+		return nil, err
+	}
+	next, err := w.v.lookup(dir, comp)
+	if err != nil {
+		return nil, err
+	}
+	if next.Type() == S_IFLNK {
+		next, err = w.follow(next, dir)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if mustDir && !next.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	return next, nil
+}
+
+// follow resolves a symlink found in dir.
+func (w *walker) follow(link *Inode, dir *Inode) (*Inode, error) {
+	w.links++
+	if w.links > MaxSymlinks {
+		return nil, unix.ELOOP
+	}
+	target := link.target
+	if target == "" {
+		return nil, unix.ENOENT
+	}
+	start := dir
+	if target[0] == '/' {
+		start = w.v.root.root
+	}
+	nd, err := w.parent(start, target)
+	if err != nil {
+		return nil, err
+	}
+	return w.final(nd, walkFollow)
+}
+
+// final resolves the last component found by parent.
+func (w *walker) final(nd nameData, flags walkFlags) (*Inode, error) {
+	var in *Inode
+	switch nd.kind {
+	case lastRoot:
+		in = nd.dir
+	default:
+		var err error
+		if nd.kind == lastNorm && flags&walkNoCrossLast != 0 {
+			in, err = w.v.lookupNoCross(nd.dir, nd.name)
+		} else {
+			in, err = w.v.lookup(nd.dir, nd.name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if in.Type() == S_IFLNK && (flags&walkFollow != 0 || nd.trailing) {
+		var err error
+		if in, err = w.follow(in, nd.dir); err != nil {
+			return nil, err
+		}
+	}
+	if (nd.trailing || flags&walkDirectory != 0) && !in.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	return in, nil
+}
+
+// walk resolves a whole path. The lock is held.
+func (v *VFS) walk(c *Caller, path string, flags walkFlags) (*Inode, error) {
+	w := &walker{v: v, c: c}
+	dir, err := v.start(c, path)
+	if err != nil {
+		return nil, err
+	}
+	nd, err := w.parent(dir, path)
+	if err != nil {
+		return nil, err
+	}
+	return w.final(nd, flags)
+}
+
+// walk is the Txn form of VFS.walk.
+func (t *Txn) walk(c *Caller, path string, flags walkFlags) (*Inode, error) {
+	return t.v.walk(c, path, flags)
+}
+
+// lookup finds name in dir: ".", "..", a child (entering a mount on it), or
+// the file system's answer for a missing name.
+func (v *VFS) lookup(dir *Inode, name string) (*Inode, error) {
+	in, err := v.lookupNoCross(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	if name == ".." {
+		return in, nil
+	}
+	for in.mounted != nil {
+		in = in.mounted.root
+	}
+	return in, nil
+}
+
+func (v *VFS) lookupNoCross(dir *Inode, name string) (*Inode, error) {
+	switch name {
+	case ".":
+		return dir, nil
+	case "..":
+		return v.dotdot(dir), nil
+	}
+	if d, ok := dir.children[name]; ok {
+		return d.inode, nil
+	}
+	if dir.destroyed {
+		return nil, unix.ENOENT
+	}
+	return nil, dir.dirOps.Lookup(dir, name)
+}
+
+func (v *VFS) dotdot(dir *Inode) *Inode {
+	for dir.parent == nil {
+		mp := dir.sb.mountpoint
+		if mp == nil {
+			return dir // namespace root, or a detached tree
+		}
+		dir = mp
+	}
+	return dir.parent
+}
+
+func splitPath(path string) []string {
+	comps := strings.Split(path, "/")
+	out := comps[:0]
+	for _, c := range comps {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package vfs
+
+import "time"
+
+// Txn is a VFS operation in progress: it holds the VFS lock exclusively and
+// queues what must happen once the lock is released — events, tree changes,
+// inode destruction and work a file system deferred — so that those run in
+// the order they were caused, without the lock, before the operation returns.
+//
+// Every function that changes the tree takes a *Txn, which is how the type
+// system says "the VFS lock is held".
+type Txn struct {
+	v   *VFS
+	now time.Time
+	q   []txnItem
+}
+
+type itemKind uint8
+
+const (
+	itemEvent itemKind = iota
+	itemTree
+	itemRemoved
+	itemEvict
+	itemUnmount
+	itemFunc
+)
+
+type txnItem struct {
+	kind  itemKind
+	ev    Event
+	tree  TreeChange
+	inode *Inode
+	fn    func()
+}
+
+// Begin starts a transaction. End must be called exactly once.
+func (v *VFS) Begin() *Txn {
+	v.mu.Lock()
+	return &Txn{v: v, now: v.now()}
+}
+
+// VFS returns the namespace.
+func (t *Txn) VFS() *VFS { return t.v }
+
+// Now is the time the transaction started; every timestamp it sets uses it.
+func (t *Txn) Now() time.Time { return t.now }
+
+// Defer queues fn to run after the lock is released, in order with the
+// transaction's events. fn may start new transactions.
+func (t *Txn) Defer(fn func()) {
+	t.q = append(t.q, txnItem{kind: itemFunc, fn: fn})
+}
+
+// Notify queues an inotify-style event.
+func (t *Txn) Notify(ev Event) {
+	t.q = append(t.q, txnItem{kind: itemEvent, ev: ev})
+}
+
+// End releases the lock and runs what the transaction queued. Work queued by
+// that work (through new transactions) runs in those transactions.
+func (t *Txn) End() {
+	q := t.q
+	t.q = nil
+	t.v.mu.Unlock()
+	if len(q) == 0 {
+		return
+	}
+	notifiers, trees := t.v.watchers()
+	for _, it := range q {
+		switch it.kind {
+		case itemEvent:
+			for _, n := range notifiers {
+				n.Notify(it.ev)
+			}
+		case itemTree:
+			for _, w := range trees {
+				w.TreeChanged(it.tree)
+			}
+		case itemRemoved:
+			for _, n := range notifiers {
+				n.InodeRemoved(it.inode)
+			}
+		case itemUnmount:
+			for _, n := range notifiers {
+				n.Unmounted(it.inode)
+			}
+		case itemEvict:
+			it.inode.sb.ops.EvictInode(it.inode)
+		case itemFunc:
+			it.fn()
+		}
+	}
+}
+
+// maybeDestroy queues the destruction of in if it has no links and no
+// references left.
+func (t *Txn) maybeDestroy(in *Inode) {
+	if in.nlink != 0 || in.refs != 0 || in.destroyed || in.evicting {
+		return
+	}
+	in.evicting = true
+	in.destroyed = true
+	t.q = append(t.q, txnItem{kind: itemRemoved, inode: in}, txnItem{kind: itemEvict, inode: in})
+}
+
+// NewInode creates an inode in sb with nlink 1 (0 links from directories
+// yet; [Txn.AddChild] does not add a link, so the count matches Linux's
+// new_inode + d_instantiate). Directories start with nlink 2.
+func (t *Txn) NewInode(sb *Superblock, a InodeAttr) *Inode {
+	in := sb.newInode(a, t.now)
+	if in.IsDir() {
+		in.nlink = 2
+	}
+	return in
+}
+
+// AddChild links a new entry name in dir to child. It does not change
+// nlinks (a fresh inode already counts the link it is created with, see
+// [Txn.NewInode]; use [Txn.IncLink] for hard links). A directory child gets
+// dir as its parent and raises dir's nlink.
+func (t *Txn) AddChild(dir *Inode, name string, child *Inode) {
+	dir.sb.seq++
+	dir.children[name] = &dirent{inode: child, seq: dir.sb.seq}
+	if child.IsDir() {
+		child.parent = dir
+		dir.nlink++
+	}
+	dir.touchCMtime(t.now)
+	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child}})
+}
+
+// RemoveChild unlinks name from dir as simple_unlink/simple_rmdir do: the
+// child loses the link (a directory loses both of its own, and dir loses the
+// child's ".."), and it is destroyed if nothing references it. It returns
+// the child, or nil if there was no such entry.
+func (t *Txn) RemoveChild(dir *Inode, name string) *Inode {
+	d, ok := dir.children[name]
+	if !ok {
+		return nil
+	}
+	child := d.inode
+	delete(dir.children, name)
+	if child.IsDir() {
+		child.nlink = 0
+		if dir.nlink > 2 {
+			dir.nlink--
+		}
+	} else if child.nlink > 0 {
+		child.nlink--
+	}
+	child.ctime = t.now
+	dir.touchCMtime(t.now)
+	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child, Removed: true}})
+	t.maybeDestroy(child)
+	return child
+}
+
+// DetachChild removes name from dir without touching link counts, as kernfs
+// removal does: open files keep seeing nlink 1 and the inode is not
+// destroyed by the VFS (it is destroyed when the file system calls
+// [Txn.DropInode]). No inotify event is generated; tree watchers hear it.
+func (t *Txn) DetachChild(dir *Inode, name string) *Inode {
+	d, ok := dir.children[name]
+	if !ok {
+		return nil
+	}
+	child := d.inode
+	delete(dir.children, name)
+	if child.IsDir() && dir.nlink > 2 {
+		dir.nlink--
+	}
+	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child, Removed: true}})
+	return child
+}
+
+// DropInode sets a detached inode's nlink to 0 so that it is destroyed once
+// its last reference goes. kernfs calls it for nodes it has removed.
+func (t *Txn) DropInode(in *Inode) {
+	in.nlink = 0
+	t.maybeDestroy(in)
+}
+
+// IncLink adds a hard link to in (inc_nlink).
+func (t *Txn) IncLink(in *Inode) {
+	in.nlink++
+	in.ctime = t.now
+}
+
+// Child returns the inode named name in dir, or nil.
+func (t *Txn) Child(dir *Inode, name string) *Inode {
+	if d, ok := dir.children[name]; ok {
+		return d.inode
+	}
+	return nil
+}
+
+// SetMode sets the permission bits of in.
+func (t *Txn) SetMode(in *Inode, perm uint32) {
+	in.mode = in.mode&S_IFMT | perm&S_IALLUGO
+	in.ctime = t.now
+}
+
+// SetPrivate replaces the file system's private value.
+func (t *Txn) SetPrivate(in *Inode, p any) { in.private = p }

@@ -1,0 +1,297 @@
+package vfs
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// VFS is one mount namespace: the superblocks mounted in it and the lock
+// that guards them all.
+type VFS struct {
+	mu sync.RWMutex
+
+	root    *Superblock
+	nextDev uint64
+	nextIno uint64 // get_next_ino(): shared by superblocks that do not allocate their own
+	cookie  uint32 // rename cookies
+	now     func() time.Time
+
+	watchMu   sync.Mutex
+	notifiers []Notifier
+	trees     []TreeWatcher
+}
+
+// Options configure a VFS.
+type Options struct {
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// New creates a namespace whose root is a fresh superblock with the given
+// operations; rootMode is the permission bits of its root directory.
+func New(rootOps SuperOps, rootDirOps DirOps, rootMode uint32, opts Options) *VFS {
+	v := &VFS{now: opts.Now, nextDev: 1}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	v.root = v.NewSuperblock(rootOps, InodeAttr{Mode: S_IFDIR | rootMode&S_IALLUGO, DirOps: rootDirOps})
+	return v
+}
+
+// Root returns the root directory of the namespace.
+func (v *VFS) Root() *Inode { return v.root.root }
+
+// Now returns the VFS clock.
+func (v *VFS) Now() time.Time { return v.now() }
+
+// Notifier hears inode events; fsnotify implements it. Its methods run after
+// the VFS lock is released, in the order the events happened.
+type Notifier interface {
+	// Notify delivers one event.
+	Notify(ev Event)
+	// InodeRemoved is fsnotify_inoderemove: the inode lost its last link and
+	// its last reference. Marks on it must be destroyed.
+	InodeRemoved(in *Inode)
+	// Unmounted is fsnotify_unmount_inodes for one inode of a superblock
+	// being unmounted.
+	Unmounted(in *Inode)
+}
+
+// Event is an inotify-style event. Mask holds unix.IN_* bits. For events
+// about a directory entry (IN_CREATE, IN_DELETE, IN_MOVED_*), Dir is the
+// directory and Name the entry; Inode is the object the event concerns.
+type Event struct {
+	Mask   uint32
+	Dir    *Inode
+	Name   string
+	Inode  *Inode
+	Cookie uint32
+}
+
+// TreeWatcher hears every change of a directory's entries, including those a
+// file system makes on its own (kernfs removals) that inotify never reports.
+// The FUSE adapter uses it to invalidate the kernel's dentry cache.
+type TreeWatcher interface {
+	TreeChanged(c TreeChange)
+}
+
+// TreeChange says that Name in Dir now refers to Child (Added) or no longer
+// does (Removed).
+type TreeChange struct {
+	Dir     *Inode
+	Name    string
+	Child   *Inode
+	Removed bool
+}
+
+// AddNotifier registers n and returns a function that unregisters it.
+func (v *VFS) AddNotifier(n Notifier) (remove func()) {
+	v.watchMu.Lock()
+	defer v.watchMu.Unlock()
+	v.notifiers = append(v.notifiers, n)
+	return func() {
+		v.watchMu.Lock()
+		defer v.watchMu.Unlock()
+		for i, x := range v.notifiers {
+			if x == n {
+				v.notifiers = append(v.notifiers[:i:i], v.notifiers[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// AddTreeWatcher registers w and returns a function that unregisters it.
+func (v *VFS) AddTreeWatcher(w TreeWatcher) (remove func()) {
+	v.watchMu.Lock()
+	defer v.watchMu.Unlock()
+	v.trees = append(v.trees, w)
+	return func() {
+		v.watchMu.Lock()
+		defer v.watchMu.Unlock()
+		for i, x := range v.trees {
+			if x == w {
+				v.trees = append(v.trees[:i:i], v.trees[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+func (v *VFS) watchers() ([]Notifier, []TreeWatcher) {
+	v.watchMu.Lock()
+	defer v.watchMu.Unlock()
+	return v.notifiers, v.trees
+}
+
+// SuperOps are a file system's superblock operations.
+type SuperOps interface {
+	// Statfs answers statfs(2).
+	Statfs() Statfs
+	// EvictInode runs once when an inode of this superblock is destroyed,
+	// after the Notifier heard InodeRemoved, outside the VFS lock.
+	EvictInode(in *Inode)
+}
+
+// InoAllocator is an optional SuperOps extension for file systems that
+// choose their own inode numbers when InodeAttr.Ino is 0.
+type InoAllocator interface {
+	AllocIno() uint64
+}
+
+// DirOrder is an optional SuperOps extension that orders readdir entries.
+// The default is creation order, oldest first.
+type DirOrder interface {
+	// SortDirents sorts entries in place.
+	SortDirents(entries []Dirent)
+}
+
+// Superblock is one mounted file system instance.
+type Superblock struct {
+	v          *VFS
+	ops        SuperOps
+	root       *Inode
+	mountpoint *Inode // directory it is mounted on; nil for the namespace root or when unmounted
+	dev        uint64
+	seq        uint64
+}
+
+// NewSuperblock creates a superblock and its root directory (nlink 2). The
+// superblock is not reachable until it is mounted.
+func (v *VFS) NewSuperblock(ops SuperOps, root InodeAttr) *Superblock {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	sb := &Superblock{v: v, ops: ops, dev: v.nextDev}
+	v.nextDev++
+	root.Mode = S_IFDIR | root.Mode&S_IALLUGO
+	sb.root = sb.newInode(root, v.now())
+	sb.root.nlink = 2
+	return sb
+}
+
+// Root returns the superblock's root directory.
+func (sb *Superblock) Root() *Inode { return sb.root }
+
+// Ops returns the superblock's operations.
+func (sb *Superblock) Ops() SuperOps { return sb.ops }
+
+// VFS returns the namespace the superblock belongs to.
+func (sb *Superblock) VFS() *VFS { return sb.v }
+
+// Dev returns the device number shown in st_dev.
+func (sb *Superblock) Dev() uint64 { return sb.dev }
+
+func (sb *Superblock) blockSize() int64 {
+	if b := sb.ops.Statfs().Bsize; b > 0 {
+		return b
+	}
+	return 4096
+}
+
+// newInode allocates an inode; the caller holds the VFS lock. nlink is 1
+// (new_inode); directories are linked by the caller.
+func (sb *Superblock) newInode(a InodeAttr, now time.Time) *Inode {
+	ino := a.Ino
+	if ino == 0 {
+		if al, ok := sb.ops.(InoAllocator); ok {
+			ino = al.AllocIno()
+		} else {
+			sb.v.nextIno++
+			ino = sb.v.nextIno
+		}
+	}
+	in := &Inode{
+		sb:      sb,
+		ino:     ino,
+		mode:    a.Mode,
+		uid:     a.UID,
+		gid:     a.GID,
+		nlink:   1,
+		size:    a.Size,
+		atime:   now,
+		mtime:   now,
+		ctime:   now,
+		target:  a.Target,
+		dirOps:  a.DirOps,
+		fileOps: a.FileOps,
+		private: a.Private,
+	}
+	if in.IsDir() {
+		in.children = make(map[string]*dirent)
+		if in.dirOps == nil {
+			in.dirOps = NoDirOps{}
+		}
+	}
+	return in
+}
+
+// Mount mounts sb on the directory at path.
+func (v *VFS) Mount(c *Caller, path string, sb *Superblock) error {
+	t := v.Begin()
+	defer t.End()
+	mp, err := t.walk(c, path, walkFollow)
+	if err != nil {
+		return &PathError{Op: "mount", Path: path, Err: err}
+	}
+	if !mp.IsDir() {
+		return &PathError{Op: "mount", Path: path, Err: unix.ENOTDIR}
+	}
+	if mp.mounted != nil || sb.mountpoint != nil || sb == v.root {
+		return &PathError{Op: "mount", Path: path, Err: unix.EBUSY}
+	}
+	mp.mounted = sb
+	sb.mountpoint = mp
+	mp.refs++
+	return nil
+}
+
+// Unmount detaches the superblock mounted at path and destroys every inode
+// in it that nothing else references: watchers hear IN_UNMOUNT, the file
+// system evicts the inodes (bpffs drops every pin). Open files keep their
+// inodes until they are closed.
+func (v *VFS) Unmount(c *Caller, path string) error {
+	t := v.Begin()
+	defer t.End()
+	in, err := t.walk(c, path, walkFollow|walkNoCrossLast)
+	if err != nil {
+		return &PathError{Op: "umount", Path: path, Err: err}
+	}
+	sb := in.mounted
+	if sb == nil {
+		return &PathError{Op: "umount", Path: path, Err: unix.EINVAL}
+	}
+	if !c.privileged() {
+		return &PathError{Op: "umount", Path: path, Err: unix.EPERM}
+	}
+	in.mounted = nil
+	in.refs--
+	sb.mountpoint = nil
+	t.killTree(sb.root)
+	return nil
+}
+
+// killTree drops every link in a detached subtree (kill_litter_super).
+func (t *Txn) killTree(dir *Inode) {
+	names := make([]string, 0, len(dir.children))
+	for name := range dir.children {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		child := dir.children[name].inode
+		delete(dir.children, name)
+		if child.IsDir() {
+			t.killTree(child)
+			continue
+		}
+		t.q = append(t.q, txnItem{kind: itemUnmount, inode: child})
+		child.nlink--
+		t.maybeDestroy(child)
+	}
+	t.q = append(t.q, txnItem{kind: itemUnmount, inode: dir})
+	dir.nlink = 0
+	t.maybeDestroy(dir)
+}
