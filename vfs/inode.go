@@ -64,7 +64,7 @@ type Inode struct {
 
 	refs      int64 // open files, caller references, in-flight operations
 	destroyed bool
-	evicting  bool // queued for destruction in a Txn
+	orphan    bool // detached by its file system: destroyed when unreferenced
 }
 
 type dirent struct {

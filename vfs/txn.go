@@ -93,15 +93,19 @@ func (t *Txn) End() {
 	}
 }
 
-// maybeDestroy queues the destruction of in if it has no links and no
-// references left.
+// maybeDestroy queues the destruction of in if nothing references it and it
+// has no links left (or was detached by its file system). Watchers hear
+// InodeRemoved only for inodes whose link count reached zero: a kernfs node
+// keeps nlink 1 to the end, so inotify never reports its deletion.
 func (t *Txn) maybeDestroy(in *Inode) {
-	if in.nlink != 0 || in.refs != 0 || in.destroyed || in.evicting {
+	if in.refs != 0 || in.destroyed || (in.nlink != 0 && !in.orphan) {
 		return
 	}
-	in.evicting = true
 	in.destroyed = true
-	t.q = append(t.q, txnItem{kind: itemRemoved, inode: in}, txnItem{kind: itemEvict, inode: in})
+	if in.nlink == 0 {
+		t.q = append(t.q, txnItem{kind: itemRemoved, inode: in})
+	}
+	t.q = append(t.q, txnItem{kind: itemEvict, inode: in})
 }
 
 // NewInode creates an inode in sb with nlink 1 (0 links from directories
@@ -156,10 +160,11 @@ func (t *Txn) RemoveChild(dir *Inode, name string) *Inode {
 	return child
 }
 
-// DetachChild removes name from dir without touching link counts, as kernfs
-// removal does: open files keep seeing nlink 1 and the inode is not
-// destroyed by the VFS (it is destroyed when the file system calls
-// [Txn.DropInode]). No inotify event is generated; tree watchers hear it.
+// DetachChild removes name from dir without touching the child's link
+// count, as kernfs removal does: open files keep seeing nlink 1, no inotify
+// event is generated (tree watchers hear it), and the inode is destroyed
+// once its last reference goes. A detached directory keeps its children:
+// the file system detaches each descendant it removes itself.
 func (t *Txn) DetachChild(dir *Inode, name string) *Inode {
 	d, ok := dir.children[name]
 	if !ok {
@@ -171,14 +176,9 @@ func (t *Txn) DetachChild(dir *Inode, name string) *Inode {
 		dir.nlink--
 	}
 	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child, Removed: true}})
+	child.orphan = true
+	t.maybeDestroy(child)
 	return child
-}
-
-// DropInode sets a detached inode's nlink to 0 so that it is destroyed once
-// its last reference goes. kernfs calls it for nodes it has removed.
-func (t *Txn) DropInode(in *Inode) {
-	in.nlink = 0
-	t.maybeDestroy(in)
 }
 
 // IncLink adds a hard link to in (inc_nlink).
