@@ -14,11 +14,14 @@ type Cred struct {
 // Caller is the context of one operation: the credential, the umask applied
 // to created objects, and the working directory relative paths start from
 // (nil: the namespace root). Cwd is not a reference: if its inode dies,
-// relative lookups fail with ENOENT.
+// relative lookups fail with ENOENT. Task is the simulated task performing
+// the operation, opaque to the VFS (a BPF program run on behalf of a read
+// asks it for bpf_get_current_pid_tgid).
 type Caller struct {
 	Cred  Cred
 	Umask uint32
 	Cwd   *Inode
+	Task  any
 }
 
 // RootCaller returns a caller with uid 0 and umask 022.
