@@ -27,7 +27,7 @@ func errno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 var (
 	// mapHelpers and the rest below are helper id lists; they are read-only
 	// tables, not state.
-	mapHelpers = []asm.BuiltinFunc{asm.FnMapLookupElem, asm.FnMapUpdateElem, asm.FnMapDeleteElem}
+	mapHelpers  = []asm.BuiltinFunc{asm.FnMapLookupElem, asm.FnMapUpdateElem, asm.FnMapDeleteElem}
 	baseHelpers = []asm.BuiltinFunc{
 		asm.FnKtimeGetNs, asm.FnKtimeGetBootNs, asm.FnKtimeGetCoarseNs, asm.FnJiffies64,
 		asm.FnGetPrandomU32, asm.FnGetSmpProcessorId, asm.FnGetNumaNodeId,
