@@ -117,7 +117,8 @@ func Load(insns asm.Instructions, opts Options) (*Program, error) {
 	cp := slices.Clone(insns)
 	var buf bytes.Buffer
 	if err := cp.Marshal(&buf, binary.LittleEndian); err != nil {
-		return nil, &LoadError{Index: -1, Msg: "cannot encode instructions: " + err.Error(), Errno: syscall.EINVAL}
+		msg := "cannot encode instructions: " + err.Error()
+		return nil, &LoadError{Index: -1, Msg: msg, Log: msg + "\n", Errno: syscall.EINVAL}
 	}
 	return load(buf.Bytes(), insns, opts)
 }
@@ -136,15 +137,19 @@ func load(code []byte, orig asm.Instructions, opts Options) (*Program, error) {
 	if limit <= 0 || limit > MaxInsns {
 		limit = MaxInsns
 	}
+	whole := func(errno syscall.Errno, format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
+		return &LoadError{Index: -1, Msg: msg, Log: msg + "\n", Errno: errno}
+	}
 	if len(code)%asm.InstructionSize != 0 {
-		return nil, &LoadError{Index: -1, Msg: fmt.Sprintf("program length %d is not a multiple of 8", len(code)), Errno: syscall.EINVAL}
+		return nil, whole(syscall.EINVAL, "program length %d is not a multiple of 8", len(code))
 	}
 	n := len(code) / asm.InstructionSize
 	if n == 0 {
-		return nil, &LoadError{Index: -1, Msg: "empty program", Errno: syscall.E2BIG}
+		return nil, whole(syscall.E2BIG, "empty program")
 	}
 	if n > limit {
-		return nil, &LoadError{Index: -1, Msg: fmt.Sprintf("program of %d instructions is larger than %d", n, limit), Errno: syscall.E2BIG}
+		return nil, whole(syscall.E2BIG, "program of %d instructions is larger than %d", n, limit)
 	}
 	c := &compiler{code: code, n: n, opts: opts, out: make([]insn, n), second: make([]bool, n)}
 	if orig != nil {
