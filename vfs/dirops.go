@@ -126,6 +126,9 @@ func SimpleRmdir(t *Txn, dir *Inode, name string, victim *Inode) error {
 // a replaced target loses its link (a non-empty directory target is
 // ENOTEMPTY), directory moves fix both parents' link counts.
 func SimpleRename(t *Txn, dir *Inode, oldName string, newDir *Inode, newName string, flags uint32) error {
+	if flags&^(unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE) != 0 {
+		return unix.EINVAL
+	}
 	src := t.Child(dir, oldName)
 	dst := t.Child(newDir, newName)
 	if flags&unix.RENAME_EXCHANGE != 0 {

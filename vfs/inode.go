@@ -101,6 +101,10 @@ func (in *Inode) IsDir() bool { return in.mode&S_IFMT == S_IFDIR }
 // Type returns the S_IFMT bits. The type never changes.
 func (in *Inode) Type() uint32 { return in.mode & S_IFMT }
 
+// Mode returns the type and permission bits. Call it only with the VFS lock
+// held, as DirOps methods are; elsewhere use VFS.Getattr.
+func (in *Inode) Mode() uint32 { return in.mode }
+
 // FileOps returns the inode's file operations.
 func (in *Inode) FileOps() FileOps { return in.fileOps }
 
