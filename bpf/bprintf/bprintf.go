@@ -88,8 +88,8 @@ type Printer struct {
 // contain a NUL, and the text before it must use only supported conversions,
 // at most numArgs of them. It never reads memory and never returns ENOSPC.
 // Errors are unix.EINVAL.
-func Check(fmt []byte, numArgs int) error {
-	_, err := Printer{}.prepare(fmt, nil, numArgs, nil, false)
+func (p Printer) Check(fmt []byte, numArgs int) error {
+	_, err := p.prepare(fmt, nil, numArgs, nil, false)
 	return err
 }
 
@@ -148,7 +148,7 @@ func (p Printer) SeqPrintf(fmt, data []byte, mem Memory, space int) ([]byte, err
 
 // Snprintf is bpf_snprintf(str, size, fmt, data, data_len): fmt is the
 // constant string (it must contain a NUL; the verifier has already checked
-// it with Check), data the data_len bytes of u64 arguments. out is what the
+// it with Printer.Check), data the data_len bytes of u64 arguments. out is what the
 // helper writes into str: nothing when size is 0, otherwise the output
 // truncated to size-1 bytes followed by a NUL. ret is the helper's return
 // value, the untruncated output length plus one. Errors are unix.EINVAL and

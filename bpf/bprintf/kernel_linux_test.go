@@ -157,9 +157,9 @@ func newKHarness(t *testing.T) *kharness {
 	return h
 }
 
-// runValue stores val, reads the iterator and returns its output, the read
-// error and the helper's return value (retUnset if it was not called).
-func (h *kharness) runValue(val []byte) ([]byte, error, int64) {
+// runValue stores val, reads the iterator and returns its output, the
+// helper's return value (retUnset if it was not called) and the read error.
+func (h *kharness) runValue(val []byte) ([]byte, int64, error) {
 	binary.LittleEndian.PutUint64(val[kRetOff:], retUnset)
 	require.NoError(h.t, h.m.Put(uint32(0), val))
 	rc, err := h.iter.Open()
@@ -169,7 +169,7 @@ func (h *kharness) runValue(val []byte) ([]byte, error, int64) {
 	got := make([]byte, kValSize)
 	require.NoError(h.t, h.m.Lookup(uint32(0), &got))
 	h.kbase = binary.LittleEndian.Uint64(got[kBaseOff:])
-	return out, rerr, int64(binary.LittleEndian.Uint64(got[kRetOff:]))
+	return out, int64(binary.LittleEndian.Uint64(got[kRetOff:])), rerr
 }
 
 // layout builds the map value (and user page) for a case and returns the
@@ -259,7 +259,7 @@ func TestKernelSeqPrintf(t *testing.T) {
 	h := newKHarness(t)
 	for _, c := range seqKernelCases() {
 		val, f, data, mem := h.layout(c)
-		kout, rerr, kret := h.runValue(val)
+		kout, kret, rerr := h.runValue(val)
 		out, err := Printer{}.SeqPrintf(f, data, mem, iterSeqSize)
 		desc := fmt.Sprintf("%s: fmt %q", c.name, c.fmt)
 		if len(kout) > 200 {
@@ -297,55 +297,6 @@ func TestKernelSeqPrintf(t *testing.T) {
 		}
 	}
 }
-
-// fakeMem is a Memory made of byte regions at fixed addresses; addresses
-// below TaskSize are user space.
-type fakeMem struct{ regions []fakeRegion }
-
-type fakeRegion struct {
-	base uint64
-	b    []byte
-}
-
-var errFault = errors.New("bad address")
-
-func (m *fakeMem) byteAt(addr uint64) (byte, bool) {
-	for _, r := range m.regions {
-		if addr >= r.base && addr-r.base < uint64(len(r.b)) {
-			return r.b[addr-r.base], true
-		}
-	}
-	return 0, false
-}
-
-func (m *fakeMem) Read(addr uint64, n int) ([]byte, error) {
-	out := make([]byte, n)
-	for i := range out {
-		c, ok := m.byteAt(addr + uint64(i))
-		if !ok {
-			return nil, errFault
-		}
-		out[i] = c
-	}
-	return out, nil
-}
-
-func (m *fakeMem) ReadCString(addr uint64, max int) ([]byte, error) {
-	var out []byte
-	for i := 0; i < max; i++ {
-		c, ok := m.byteAt(addr + uint64(i))
-		if !ok {
-			return nil, errFault
-		}
-		if c == 0 {
-			break
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func (m *fakeMem) IsUser(addr uint64) bool { return addr < TaskSize }
 
 func seqKernelCases() []kcase {
 	long := strings.Repeat("abcdefghij", 60) // 600 bytes
@@ -539,7 +490,7 @@ func TestKernelSnprintf(t *testing.T) {
 		}
 		desc := fmt.Sprintf("%s: fmt %q size %d", c.name, c.fmt, c.size)
 		prog, lerr := h.helperProg(f, call)
-		cerr := Check(f, len(data)/8)
+		cerr := Printer{}.Check(f, len(data)/8)
 		if lerr != nil || cerr != nil {
 			t.Logf("%s -> load error %v", desc, lerr)
 			if lerr == nil || cerr == nil || !errors.Is(lerr, unix.EINVAL) {
@@ -571,7 +522,7 @@ func TestKernelSnprintf(t *testing.T) {
 }
 
 // Invalid constant formats are refused when bpf_snprintf's program loads;
-// Check must agree with the verifier.
+// Printer.Check must agree with the verifier.
 func TestKernelSnprintfVerifier(t *testing.T) {
 	h := newKHarness(t)
 	for _, c := range seqKernelCases() {
@@ -591,7 +542,7 @@ func TestKernelSnprintfVerifier(t *testing.T) {
 		if prog != nil {
 			prog.Close()
 		}
-		cerr := Check(f, n)
+		cerr := Printer{}.Check(f, n)
 		if (lerr == nil) != (cerr == nil) || (lerr != nil && !errors.Is(lerr, unix.EINVAL)) {
 			t.Errorf("%s: fmt %q: verifier %v, Check %v", c.name, c.fmt, lerr, cerr)
 		}

@@ -48,8 +48,8 @@ func (w *writer) ensure(n int64) {
 		return
 	}
 	n = min(n, w.size)
-	for int64(len(w.dst)) < n {
-		w.dst = append(w.dst, 0)
+	if grow := n - int64(len(w.dst)); grow > 0 {
+		w.dst = append(w.dst, make([]byte, grow)...)
 	}
 }
 
@@ -74,9 +74,11 @@ func (w *writer) pad(c byte, n int64) {
 	if n <= 0 {
 		return
 	}
-	fit := min(n, max(w.size-w.pos, 0))
-	for k := int64(0); k < fit; k++ {
-		w.store(w.pos+k, c)
+	if fit := min(n, max(w.size-w.pos, 0)); fit > 0 {
+		w.ensure(w.pos + fit)
+		for k := w.pos; k < w.pos+fit; k++ {
+			w.dst[k] = c
+		}
 	}
 	w.pos += n
 }
