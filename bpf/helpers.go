@@ -337,8 +337,8 @@ func (s *Subsystem) helperSeqWrite(c *interp.Call, m, data, length, _, _ uint64)
 	if err != nil {
 		return errno(unix.EFAULT), nil
 	}
-	// seq_write: fits only if count + len <= size.
-	if int(length) > seq.Room() {
+	// seq_write: fits only if count + len < size.
+	if int(length) >= seq.Room() {
 		seq.SetOverflow()
 		return errno(unix.EOVERFLOW), nil
 	}

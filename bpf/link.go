@@ -66,16 +66,9 @@ func (s *Subsystem) CreateLink(p *Prog, attr LinkAttr) (*Link, error) {
 }
 
 // IterLink is implemented by the LinkOps of iterator links: every open(2)
-// of a pinned iterator link starts a new session (iter_open).
+// of a pinned iterator link (and every BPF_ITER_CREATE) starts a new
+// session (iter_open / prepare_seq_file).
 type IterLink interface {
 	// NewSession starts a session on behalf of task (the opener).
-	NewSession(task any) (IterSession, error)
-}
-
-// IterSession is one open iterator: bpf_seq_read over it.
-type IterSession interface {
-	// Read reads the next bytes of output.
-	Read(p []byte) (int, error)
-	// Close ends the session (iter_release).
-	Close()
+	NewSession(task any) (*IterSession, error)
 }

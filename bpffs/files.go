@@ -57,7 +57,7 @@ type iterFile struct {
 
 type iterState struct {
 	mu   sync.Mutex
-	sess bpf.IterSession
+	sess *bpf.IterSession
 }
 
 func (f *iterFile) Open(file *vfs.File) error {

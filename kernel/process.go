@@ -33,7 +33,7 @@ type fdEntry struct {
 	obj   bpf.Object
 	file  *vfs.File
 	flags int // O_RDONLY/O_WRONLY/O_RDWR for map fds
-	iter  bpf.IterSession
+	iter  *bpf.IterSession
 }
 
 // ProcessOptions describe a new process.

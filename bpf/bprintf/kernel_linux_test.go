@@ -339,6 +339,13 @@ func seqKernelCases() []kcase {
 		{name: "enospc char", fmt: "%s|%c", args: []any{kstr(long[:511]), 'c'}},
 		{name: "char after full-1", fmt: "%s|%c%d", args: []any{kstr(long[:510]), 'c', 1}},
 		{name: "long after ints", fmt: "%d%d%d%s", args: []any{1, 2, 3, kstr(long)}},
+		// A pre-formatted %pI4/%pB only needs 4 free bytes to start; its
+		// text is cut to what is left but tmp advances by its full
+		// length, past the end of bin_args.
+		{name: "pI4 cut short", fmt: "%s%pI4", args: []any{kstr(long[:505]), ip4}},
+		{name: "pI4 overshoot then int", fmt: "%s%pI4%d", args: []any{kstr(long[:505]), ip4, 1}},
+		{name: "pB cut short", fmt: "%s%pB", args: []any{kstr(long[:507]), uint64(0x1234)}},
+		{name: "pB overshoot then string", fmt: "%s%pB%s", args: []any{kstr(long[:507]), uint64(0x1234), kstr("x")}},
 		{name: "ptr hashed", fmt: "%p %pK %p", args: []any{uint64(0xffff888012345678), uint64(0xffff888012345678), uint64(0x1234)}, shape: true},
 		{name: "ptr width", fmt: "[%20p|%-20p|%020p]", args: []any{uint64(0x1234), uint64(0x1234), uint64(0x1234)}, shape: true},
 		{name: "ptr NULL err", fmt: "%p %p %pK %p", args: []any{0, neg(-22), 0, neg(-4095)}},
