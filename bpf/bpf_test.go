@@ -129,3 +129,41 @@ func mustAsm(t *testing.T, src string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+func TestTracepointLink(t *testing.T) {
+	s, _ := newSys(t)
+	tp := s.RegisterTracepoint("sched_stat_wait", "struct task_struct *p", "u64 delta")
+	m, err := s.CreateMap(MapSpec{Type: MapArray, KeySize: 4, ValueSize: 8, MaxEntries: 1, Name: "last"})
+	require.NoError(t, err)
+	// Store ctx[1] (delta) into the map.
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R6, asm.R1, 8, asm.DWord),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, 0),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.StoreMem(asm.R0, 0, asm.R6, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}
+	_, _, err = s.LoadProg(ProgSpec{Section: "tp_btf/nosuch", License: "GPL", Insns: insns})
+	require.ErrorIs(t, err, unix.EINVAL)
+	p, _, err := s.LoadProg(ProgSpec{Section: "tp_btf/sched_stat_wait", License: "GPL", Insns: insns,
+		ResolveMap: func(int, asm.Instruction) (*Map, error) { return m, nil }})
+	require.NoError(t, err)
+	require.NoError(t, tp.Fire(nil, 0, 1234), "nothing attached yet")
+	l, err := s.CreateLink(p, LinkAttr{})
+	require.NoError(t, err)
+	require.Equal(t, 1, tp.Attached())
+	require.NoError(t, tp.Fire(nil, 0, 1234))
+	v, err := m.Lookup(put32(0))
+	require.NoError(t, err)
+	require.Equal(t, uint64(1234), binary.LittleEndian.Uint64(v))
+	p.Put()
+	require.False(t, p.Freed(), "the link holds the program")
+	l.Put()
+	require.True(t, p.Freed())
+	require.Equal(t, 0, tp.Attached())
+}

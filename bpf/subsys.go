@@ -41,6 +41,7 @@ type Subsystem struct {
 	// Kernel holds what helpers need from the rest of the machine.
 	kernel Kernel
 	trace  traceLog
+	tps    tracepoints
 }
 
 // Kernel is what BPF helpers need from the simulated machine around them.
@@ -93,6 +94,9 @@ func New(cfg Config) *Subsystem {
 	}
 	s.helpers = s.baseHelpers()
 	s.RegisterProgType(SyscallProgType())
+	for _, pt := range s.TracingProgTypes() {
+		s.RegisterProgType(pt)
+	}
 	return s
 }
 
