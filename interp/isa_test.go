@@ -502,3 +502,5 @@ func TestTrace(t *testing.T) {
 	_, err = load(t, interp.ISA, "mov %r1, 0\nldxb %r0, [%r1]\nexit").Run(&interp.RunOptions{Trace: func(interp.TraceEvent) {}})
 	assert.True(t, errors.Is(err, syscall.EFAULT))
 }
+
+func assembleBytes(src string) ([]byte, error) { return bpfasm.Assemble(src) }

@@ -130,6 +130,7 @@ type compiler struct {
 	out    []insn
 	second []bool // slot is the second half of an lddw
 	orig   []*asm.Instruction
+	rd     bytes.Reader
 }
 
 func load(code []byte, orig asm.Instructions, opts Options) (*Program, error) {
@@ -470,7 +471,8 @@ func (c *compiler) slot(i int) (int, error) {
 	// Decode with cilium/ebpf/asm, then translate.
 	var ins asm.Instruction
 	end := min(len(c.code), (i+width)*8)
-	if err := ins.Unmarshal(bytes.NewReader(c.code[i*8:end]), binary.LittleEndian, "linux"); err != nil {
+	c.rd.Reset(c.code[i*8 : end])
+	if err := ins.Unmarshal(&c.rd, binary.LittleEndian, "linux"); err != nil {
 		return 0, c.fail(i, syscall.EINVAL, "cannot decode: %v", err)
 	}
 	if width == 2 {

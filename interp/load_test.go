@@ -205,11 +205,11 @@ func TestLoadSizeLimit(t *testing.T) {
 	require.ErrorIs(t, err, syscall.E2BIG)
 	_, err = interp.LoadRaw(mk(10), interp.Options{MaxInsns: 10})
 	require.NoError(t, err)
-	if testing.Short() {
-		t.Skip("the 1,000,001-instruction program takes a moment")
-	}
 	_, err = interp.LoadRaw(mk(interp.MaxInsns+1), interp.Options{MaxInsns: 2 * interp.MaxInsns})
 	require.ErrorIs(t, err, syscall.E2BIG, "the option cannot raise the limit")
+	if testing.Short() || raceEnabled {
+		t.Skip("loading and running 1,000,000 instructions takes a moment (14 s under the race detector)")
+	}
 	prog, err := interp.LoadRaw(mk(interp.MaxInsns), interp.Options{Profile: interp.Linux})
 	require.NoError(t, err)
 	res, err := prog.Run(nil)
