@@ -478,3 +478,45 @@ func TestSiphash(t *testing.T) {
 	key := [2]uint64{0x0706050403020100, 0x0f0e0d0c0b0a0908}
 	assert.Equal(t, uint64(0x93f5f5799a932462), siphash1u64(0x0706050403020100, key))
 }
+
+func TestOvershootPastBinArgs(t *testing.T) {
+	k := make([]byte, 1024)
+	copy(k, strings.Repeat("c", 505))
+	copy(k[512:], []byte{10, 0, 0, 1})
+	mem := &fakeMem{regions: []fakeRegion{{base: kBase, b: k}}}
+	ip := uint64(kBase + 512)
+	p := Printer{}
+
+	// 6 bytes are left after the string: enough to start %pI4, whose text
+	// is then cut to "10.0." but counted in full ("10.0.0.1" and a NUL).
+	out, err := p.SeqPrintf(z("%s%pI4"), args(kBase, ip), mem, 4096)
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("c", 505)+"10.0.", string(out))
+
+	// tmp_buf is now at 515, past the end, and the unsigned room check
+	// passes: the int goes to 516, the char to 520, the string is stored
+	// empty at 521 without advancing. bstr_printf, 3 bytes behind, reads
+	// the int from 512 (never written: zeros here, stale bytes in the
+	// kernel), the char from 516 (the int's low byte) and the string from
+	// 517.
+	out, err = p.SeqPrintf(z("%s%pI4|%d|%c|%s|"), args(kBase, ip, 7, 'x', kBase), mem, 4096)
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("c", 505)+"10.0.|0|\a||", string(out))
+
+	// %pI4 starts with 4 bytes left and fails with 3; %pI6 needs 16.
+	_, err = p.SeqPrintf(z("%s%d%pI4"), args(kBase+4, 1, ip), mem, 4096)
+	assert.NoError(t, err, "502-byte string, int at 504: 4 left")
+	_, err = p.SeqPrintf(z("%s%c%c%c%c%c%c%pI4"), args(kBase+3, 1, 2, 3, 4, 5, 6, ip), mem, 4096)
+	assert.ErrorIs(t, err, unix.ENOSPC, "503-byte string and 6 chars: 3 left")
+	_, err = p.SeqPrintf(z("%s%pI6"), args(kBase+16, ip), mem, 4096)
+	assert.NoError(t, err, "490-byte string: 22 left")
+	_, err = p.SeqPrintf(z("%s%c%c%c%c%c%c%c%pI6"), args(kBase+16, 1, 2, 3, 4, 5, 6, 7, ip), mem, 4096)
+	assert.ErrorIs(t, err, unix.ENOSPC, "490-byte string and 7 chars: 15 left")
+
+	// %pB has no room check at all: with 0 bytes left it stores nothing
+	// and skips its full length.
+	// (504 + 1 + 7 bytes fill bin_args exactly.)
+	out, err = p.SeqPrintf(z("%s%pB|%pB"), args(kBase+1, 0x1234, 0x5678), mem, 4096)
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("c", 504)+"0x1234|", string(out))
+}

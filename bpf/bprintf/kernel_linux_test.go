@@ -343,9 +343,13 @@ func seqKernelCases() []kcase {
 		// text is cut to what is left but tmp advances by its full
 		// length, past the end of bin_args.
 		{name: "pI4 cut short", fmt: "%s%pI4", args: []any{kstr(long[:505]), ip4}},
-		{name: "pI4 overshoot then int", fmt: "%s%pI4%d", args: []any{kstr(long[:505]), ip4, 1}},
+		// (Conversions after such an overshoot read stale per-CPU bytes:
+		// not comparable.)
 		{name: "pB cut short", fmt: "%s%pB", args: []any{kstr(long[:507]), uint64(0x1234)}},
-		{name: "pB overshoot then string", fmt: "%s%pB%s", args: []any{kstr(long[:507]), uint64(0x1234), kstr("x")}},
+		{name: "pI6 cut short", fmt: "%s%pI6", args: []any{kstr(long[:480]), ip6}},
+		{name: "pI4 with 4 left", fmt: "%s%d%pI4", args: []any{kstr(long[:501]), 1, ip4}},
+		{name: "pI4 with 3 left", fmt: "%s%c%c%c%c%c%c%pI4", args: []any{kstr(long[:502]), 'a', 'b', 'c', 'd', 'e', 'f', ip4}},
+		{name: "pI6 with 15 left", fmt: "%s%pI6", args: []any{kstr(long[:496]), ip6}},
 		{name: "ptr hashed", fmt: "%p %pK %p", args: []any{uint64(0xffff888012345678), uint64(0xffff888012345678), uint64(0x1234)}, shape: true},
 		{name: "ptr width", fmt: "[%20p|%-20p|%020p]", args: []any{uint64(0x1234), uint64(0x1234), uint64(0x1234)}, shape: true},
 		{name: "ptr NULL err", fmt: "%p %p %pK %p", args: []any{0, neg(-22), 0, neg(-4095)}},

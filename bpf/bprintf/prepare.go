@@ -12,9 +12,19 @@ import (
 const regionSize = MaxBinArgs + MaxBuf
 
 // prepared is the result of bpf_bprintf_prepare: the format (up to its NUL)
-// and the per-CPU buffers with the serialized arguments. The kernel's buffers
-// hold whatever earlier calls left there; here they start zeroed, which only
-// shows in the corner cases where the kernel reads bytes it did not write.
+// and the per-CPU buffers with the serialized arguments.
+//
+// A pre-formatted %pI/%pB conversion needs only 4 (16 for IPv6, none for %pB)
+// free bytes to start, but its text is cut to the room left while tmp_buf
+// advances by its full length, so tmp_buf can end up past bin_args. The
+// kernel's checks then no longer fire (an unsigned comparison, an equality
+// test): later numbers and %c bytes are stored past bin_args, in buf, and
+// later strings are stored empty without advancing. bstr_printf, which
+// advances by the cut text's real length, then reads bytes that
+// bpf_bprintf_prepare never wrote. In the kernel those hold whatever earlier
+// calls left in the per-CPU buffers; here they start zeroed. That is the one
+// place where this package and the kernel can differ, and the output there
+// is garbage either way.
 type prepared struct {
 	fmt    []byte
 	region [regionSize]byte
@@ -73,11 +83,19 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 	tmp, tmpEnd := 0, MaxBinArgs
 	numSpec := 0
 
+	// noRoom is "tmp_buf_end - tmp_buf < size" with size a size_t: once tmp
+	// is past the end (see the %pI/%pB cases) the negative difference
+	// compares as a huge unsigned value and the check passes.
+	noRoom := func(size int) bool {
+		rem := tmpEnd - tmp
+		return rem >= 0 && rem < size
+	}
+
 	// nocopy is the kernel's nocopy_fmt label: store a number of size bytes.
 	nocopy := func(size int, cur uint64) error {
 		if hasTmp {
 			tmp = (tmp + 3) &^ 3
-			if tmpEnd-tmp < size {
+			if noRoom(size) {
 				return unix.ENOSPC
 			}
 			for b := 0; b < size; b++ {
@@ -156,7 +174,7 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 				if n2 == '6' {
 					size = 16
 				}
-				if tmpEnd-tmp < size {
+				if noRoom(size) {
 					return nil, unix.ENOSPC
 				}
 				ip := make([]byte, size)
