@@ -70,7 +70,6 @@ func kernelRunner(t *testing.T) {
 type progGen struct {
 	rng   *rand.Rand
 	lines []string // body items
-	jumps map[int][]int
 }
 
 func (g *progGen) reg() string { return fmt.Sprintf("%%r%d", g.rng.IntN(10)) }

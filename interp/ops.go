@@ -14,7 +14,7 @@ type insn struct {
 
 // Internal opcodes. Dense, so the interpreter's switch compiles to a jump table.
 const (
-	opInvalid uint8 = iota // second half of lddw: never executed
+	_ uint8 = iota // 0: the second half of an lddw, never executed
 
 	// ALU64, immediate (imm sign-extended to 64 bits)
 	opAdd64K
@@ -166,8 +166,6 @@ const (
 	opStxDW
 	opAtomic32 // atomic operation code in imm
 	opAtomic64
-
-	numOps
 )
 
 // Atomic operation codes (the instruction's imm field).

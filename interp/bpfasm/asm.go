@@ -648,11 +648,11 @@ func parseImm32(s string) (int32, error) {
 	neg, d, hex := splitSign(s)
 	m, err := parseMagnitude(d, hex)
 	if err != nil {
-		return 0, fmt.Errorf("Invalid immediate: %s", s)
+		return 0, parseErrorf("Invalid immediate: %s", s)
 	}
 	if hex {
 		if m > math.MaxUint32 || (neg && m > 1<<31) {
-			return 0, fmt.Errorf("Immediate out of 32-bit range: %s", s)
+			return 0, parseErrorf("Immediate out of 32-bit range: %s", s)
 		}
 		if neg {
 			return int32(-int64(m)), nil
@@ -660,7 +660,7 @@ func parseImm32(s string) (int32, error) {
 		return int32(uint32(m)), nil
 	}
 	if (!neg && m > math.MaxInt32) || (neg && m > 1<<31) {
-		return 0, fmt.Errorf("Immediate out of 32-bit range: %s", s)
+		return 0, parseErrorf("Immediate out of 32-bit range: %s", s)
 	}
 	if neg {
 		return int32(-int64(m)), nil
@@ -673,21 +673,30 @@ func parseOffset(s string) (int16, error) {
 	neg, d, hex := splitSign(s)
 	m, err := parseMagnitude(d, hex)
 	if err != nil {
-		return 0, fmt.Errorf("Invalid offset: %s", s)
+		return 0, parseErrorf("Invalid offset: %s", s)
 	}
 	if hex && !neg {
 		if m > math.MaxUint16 {
-			return 0, fmt.Errorf("Offset out of 16-bit range: %s", s)
+			return 0, parseErrorf("Offset out of 16-bit range: %s", s)
 		}
 		return int16(uint16(m)), nil
 	}
 	if (!neg && m > math.MaxInt16) || (neg && m > 1<<15) {
-		return 0, fmt.Errorf("Offset out of 16-bit range: %s", s)
+		return 0, parseErrorf("Offset out of 16-bit range: %s", s)
 	}
 	if neg {
 		return int16(-int64(m)), nil
 	}
 	return int16(m), nil
+}
+
+// parseError carries the reference assembler's message for a bad number.
+type parseError string
+
+func (e parseError) Error() string { return string(e) }
+
+func parseErrorf(format string, args ...any) error {
+	return parseError(fmt.Sprintf(format, args...))
 }
 
 func parseSigned(s string, lo, hi int64) (int64, error) {
@@ -714,11 +723,11 @@ func parseImm64(s string) (uint64, error) {
 	neg, d, hex := splitSign(s)
 	m, err := parseMagnitude(d, hex)
 	if err != nil {
-		return 0, fmt.Errorf("Invalid immediate: %s", s)
+		return 0, parseErrorf("Invalid immediate: %s", s)
 	}
 	if neg {
 		if m > 1<<63 {
-			return 0, fmt.Errorf("Immediate out of 64-bit range: %s", s)
+			return 0, parseErrorf("Immediate out of 64-bit range: %s", s)
 		}
 		return -m, nil
 	}
