@@ -52,9 +52,10 @@ type UserMemory interface {
 	IsUser(addr uint64) bool
 }
 
-// Printer holds the machine-wide settings that the kernel's %p conversions
-// depend on. The zero Printer is a machine booted with kptr_restrict=0 (the
-// value on the reference machine), hashed pointers, and an all-zero pointer
+// Printer holds the machine-wide settings that formatting depends on: those
+// of the %p conversions, and which kernel version's format check applies.
+// The zero Printer is the reference machine (Linux 6.18.44, kptr_restrict=0,
+// hashed pointers, UTF-8 allowed in plain text) with an all-zero pointer
 // hashing key. A Printer is a plain value: it has no state that formatting
 // changes, so one may be shared by any number of goroutines.
 type Printer struct {
