@@ -13,7 +13,7 @@ import (
 
 	"github.com/simfs/simfs/interp"
 	"github.com/simfs/simfs/interp/bpfasm"
-	"github.com/simfs/simfs/interp/internal/conformance"
+	"github.com/simfs/simfs/interp/conformance"
 )
 
 // unwind is uBPF's helper 5, which the suite's call_unwind_fail test uses.

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/simfs/simfs/interp/internal/conformance"
+	"github.com/simfs/simfs/interp/conformance"
 )
 
 // word builds one slot from its fields, independently of the assembler.

@@ -1,6 +1,7 @@
 // Package conformance reads the bpf_conformance suite's files in place: its
 // .data test files and the compiled.tsv table that holds the reference
-// assembler's bytes for each. It is test support for interp and bpfasm; the
+// assembler's bytes for each. It is test support for interp, bpfasm and the
+// conformance plugin (public so that cmd/ can use it); the
 // suite's files are never copied into this repository.
 package conformance
 
