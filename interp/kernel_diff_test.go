@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,11 +69,13 @@ func kernelRunner(t *testing.T) {
 }
 
 type progGen struct {
-	rng   *rand.Rand
-	lines []string // body items
+	rng      *rand.Rand
+	lines    []string // body items
+	withCall bool     // the program has a subprogram F that the body calls
+	regs     int      // registers the current code may use: r0..r(regs-1)
 }
 
-func (g *progGen) reg() string { return fmt.Sprintf("%%r%d", g.rng.IntN(10)) }
+func (g *progGen) reg() string { return fmt.Sprintf("%%r%d", g.rng.IntN(g.regs)) }
 
 func (g *progGen) imm32() int32 {
 	switch g.rng.IntN(8) {
@@ -116,6 +119,27 @@ var (
 	diffAtomic = []string{"add", "or", "and", "xor", "fetch add", "fetch or", "fetch and", "fetch xor", "xchg", "cmpxchg"}
 )
 
+// A known divergence keeps 32-bit cmpxchg out of the generated programs:
+// RFC 9669 (and the kernel's own interpreter, core.c's
+// "BPF_R0 = (u32) atomic_cmpxchg(...)") zero-extend the old value into r0,
+// and so does the x86-64 JIT on 6.18 in simple programs, but after this
+// sequence (SIMFS_DIFF_SEED=1, program 1430 before the exclusion, minimised)
+// the JIT leaves r0's upper half in place, apparently because the
+// verifier's zero-extension patch is not inserted on that path:
+//
+//	r0 = 0x36da3c416198531d; r1 = 0x7e0292a6e9ef375b; r4 = 0x25bb724644ca7806
+//	r6 = 0x4f4185fc8db736d0; r7 = 0xe116; r9 = 0x6b1; *(u64 *)(r10-16) = r1
+//	if r9 > r7 goto L13          ; never taken (both constants)
+//	lock cmpxchg [r10-16], r2    ; fails: r0 = 0x7e0292a6e9ef375b
+//	lock cmpxchg32 [r10-16], r6  ; succeeds: r0 should be 0xe9ef375b
+//	if w4 s>= 0 goto L19         ; always taken
+//	L19: if w0 != 0x7fffffff goto L31
+//	... L31: *(u64 *)(r10-80) = r0   ; the kernel stores 0x7e0292a6e9ef375b
+//
+// The interpreter follows the RFC; 32-bit cmpxchg is covered by TestAtomics
+// and the conformance suite.
+func atomicOK(op string, size int) bool { return !(op == "cmpxchg" && size == 4) }
+
 // insn emits one random body instruction (or a conditional/ja pair) at
 // item index i of n; labels refer to later items.
 func (g *progGen) insn(i, n int) {
@@ -123,7 +147,20 @@ func (g *progGen) insn(i, n int) {
 		t := i + 1 + g.rng.IntN(n-i) // a later item, or the end
 		return fmt.Sprintf("L%d", t)
 	}
-	r := g.rng.IntN(100)
+	if g.withCall && g.rng.IntN(10) == 0 {
+		// A bpf-to-bpf call clobbers r1..r5; the verifier will not let
+		// them be read again before they are written.
+		g.lines = append(g.lines, "call local F")
+		for r := 1; r <= 5; r++ {
+			g.lines = append(g.lines, fmt.Sprintf("lddw %%r%d, %#x", r, g.imm64()))
+		}
+		return
+	}
+	g.alu(g.rng.IntN(100), label)
+}
+
+// alu emits the instruction class that r selects.
+func (g *progGen) alu(r int, label func() string) {
 	switch {
 	case r < 40: // ALU, 32 or 64 bit, imm or reg
 		op := diffALU[g.rng.IntN(len(diffALU))]
@@ -190,7 +227,7 @@ func (g *progGen) insn(i, n int) {
 	default: // atomic
 		op := diffAtomic[g.rng.IntN(len(diffAtomic))]
 		size := 8
-		if g.rng.IntN(2) == 0 {
+		if g.rng.IntN(2) == 0 && atomicOK(op, 4) {
 			size, op = 4, op+"32"
 		}
 		g.lines = append(g.lines, fmt.Sprintf("lock %s [%%r10%d], %s", op, g.stackOff(size), g.reg()))
@@ -199,6 +236,8 @@ func (g *progGen) insn(i, n int) {
 
 // program returns the whole program's text.
 func (g *progGen) program(bodyLen int) string {
+	g.withCall = g.rng.IntN(3) == 0
+	g.regs = 10
 	var sb strings.Builder
 	sb.WriteString("stxdw [%r10-8], %r1\n")
 	for r := 0; r < 10; r++ {
@@ -212,6 +251,9 @@ func (g *progGen) program(bodyLen int) string {
 	for i := 0; i < bodyLen; i++ {
 		starts = append(starts, len(g.lines))
 		g.insn(i, bodyLen)
+	}
+	if g.withCall && !slices.Contains(g.lines, "call local F") {
+		g.withCall = false // F would be unreachable
 	}
 	// Labels name body items; Ln for n == bodyLen is the epilogue.
 	item := 0
@@ -234,6 +276,19 @@ func (g *progGen) program(bodyLen int) string {
 		fmt.Fprintf(&sb, "ldxdw %%r2, [%%r10%d]\nstxdw [%%r1+%d], %%r2\n", diffStackLow+8*j, 80+8*j)
 	}
 	sb.WriteString("mov %r0, 0\nexit\n")
+	if g.withCall {
+		// F sees r1..r5 as arguments, has its own frame, and returns r0.
+		g.regs = 6
+		g.lines = g.lines[:0]
+		for range 1 + g.rng.IntN(8) {
+			g.alu(g.rng.IntN(46), nil) // ALU and unary operations only
+		}
+		sb.WriteString("F:\nmov %r0, %r1\n")
+		for _, line := range g.lines {
+			sb.WriteString(line + "\n")
+		}
+		fmt.Fprintf(&sb, "stxdw [%%r10-8], %%r2\nldxdw %%r3, [%%r10-8]\nadd %%r0, %%r3\nexit\n")
+	}
 	return sb.String()
 }
 
