@@ -45,5 +45,11 @@ lint: vet
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# Rebuild the example BPF objects (examples/*/*.bpf.o) from their C sources
+# with clang, against a vmlinux.h that bpftool generates from the running
+# kernel (see examples/Makefile). EXAMPLES_OUT=DIR builds into DIR instead.
+examples:
+	$(MAKE) -C examples $(if $(EXAMPLES_OUT),OUT=$(abspath $(EXAMPLES_OUT)))
+
 clean:
 	rm -rf bin
