@@ -117,6 +117,56 @@ func (t *Txn) CheckPermission(c *Caller, in *Inode, mask uint32) error {
 	return c.permission(in, mask)
 }
 
+// umask is current_umask(): umask(2) keeps only the permission bits.
+func (c *Caller) umask() uint32 { return c.Umask & S_IRWXUGO }
+
+// prepareMode is vfs_prepare_mode for a new inode in dir: mode_strip_sgid
+// (a setgid, group-executable non-directory created in a setgid directory
+// whose group the caller is not in loses S_ISGID), then the umask, then
+// only the bits in maskPerms remain.
+func (c *Caller) prepareMode(dir *Inode, mode, maskPerms uint32) uint32 {
+	if mode&(S_ISGID|0010) == S_ISGID|0010 && mode&S_IFMT != S_IFDIR &&
+		dir != nil && dir.mode&S_ISGID != 0 && !c.inGroup(dir.gid) && !c.privileged() {
+		mode &^= S_ISGID
+	}
+	mode &^= c.umask()
+	return mode & maskPerms
+}
+
+// shouldDropSgid is setattr_should_drop_sgid: a setgid file loses the bit
+// when it is group-executable, or when the caller is neither in its group
+// nor privileged.
+func (c *Caller) shouldDropSgid(in *Inode) bool {
+	if in.mode&S_ISGID == 0 {
+		return false
+	}
+	return in.mode&0010 != 0 || !(c.inGroup(in.gid) || c.privileged())
+}
+
+// killPriv is file_remove_privs / dentry_needs_remove_privs for a write or
+// truncation by c: without CAP_FSETID a regular file loses S_ISUID, and
+// S_ISGID when shouldDropSgid says so (notify_change with ATTR_FORCE: no
+// permission check). It reports whether the mode changed.
+func (t *Txn) killPriv(c *Caller, in *Inode) bool {
+	if c.privileged() || in.Type() != S_IFREG {
+		return false
+	}
+	m := in.mode
+	if m&S_ISUID != 0 {
+		m &^= S_ISUID
+	}
+	if c.shouldDropSgid(in) {
+		m &^= S_ISGID
+	}
+	if m == in.mode {
+		return false
+	}
+	in.mode = m
+	in.ctime = t.now
+	t.Notify(Event{Mask: unix.IN_ATTRIB, Inode: in})
+	return true
+}
+
 // Owner returns the uid and gid a new inode created by c in dir gets
 // (inode_init_owner: the parent's gid when it is setgid).
 func (c *Caller) Owner(dir *Inode) (uid, gid uint32) {

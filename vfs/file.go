@@ -62,8 +62,17 @@ func (f *File) Caller() *Caller { return &f.caller }
 // VFS returns the namespace the file was opened in.
 func (f *File) VFS() *VFS { return f.v }
 
-func (f *File) readable() bool { return f.flags&unix.O_ACCMODE != unix.O_WRONLY }
-func (f *File) writable() bool { return f.flags&unix.O_ACCMODE != unix.O_RDONLY }
+// readable and writable are FMODE_READ and FMODE_WRITE: an access mode of
+// 3 (O_RDWR|O_WRONLY) gives neither.
+func (f *File) readable() bool {
+	acc := f.flags & unix.O_ACCMODE
+	return acc == unix.O_RDONLY || acc == unix.O_RDWR
+}
+
+func (f *File) writable() bool {
+	acc := f.flags & unix.O_ACCMODE
+	return acc == unix.O_WRONLY || acc == unix.O_RDWR
+}
 
 // Read reads at the file position and advances it.
 func (f *File) Read(p []byte) (int, error) {

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -273,7 +274,7 @@ func (t *Txn) mkdir(c *Caller, nd nameData, mode uint32) (*Inode, error) {
 	if err := c.mayCreate(nd.dir); err != nil {
 		return nil, err
 	}
-	mode = mode & (S_IRWXUGO | S_ISVTX) &^ c.Umask
+	mode = c.prepareMode(nd.dir, mode, S_IRWXUGO|S_ISVTX)
 	in, err := nd.dir.dirOps.Mkdir(t, c, nd.dir, nd.name, mode)
 	if err != nil {
 		return nil, err
@@ -284,6 +285,10 @@ func (t *Txn) mkdir(c *Caller, nd nameData, mode uint32) (*Inode, error) {
 
 // Mknod is mknod(2).
 func (v *VFS) Mknod(c *Caller, path string, mode uint32, dev uint64) error {
+	// do_mknodat checks the type (may_mknod) before it looks at the path.
+	if err := mayMknod(mode); err != nil {
+		return &PathError{Op: "mknod", Path: path, Err: err}
+	}
 	return v.pathOp(c, "mknod", path, func(t *Txn, nd nameData) error {
 		_, err := t.mknod(c, nd, mode, dev)
 		return err
@@ -299,15 +304,27 @@ func (v *VFS) MknodChild(c *Caller, dir *Inode, name string, mode uint32, dev ui
 	return in, err
 }
 
-func (t *Txn) mknod(c *Caller, nd nameData, mode uint32, dev uint64) (*Inode, error) {
+// mayMknod is may_mknod: the file types mknod(2) accepts.
+func mayMknod(mode uint32) error {
 	switch mode & S_IFMT {
-	case 0:
-		mode |= S_IFREG
-	case S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
+	case 0, S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
+		return nil
 	case S_IFDIR:
-		return nil, unix.EPERM
-	default:
-		return nil, unix.EINVAL
+		return unix.EPERM
+	}
+	return unix.EINVAL
+}
+
+// WhiteoutDev is the device number of a whiteout: a character device 0/0,
+// which unprivileged callers may create (Linux 5.8).
+const WhiteoutDev = 0
+
+func (t *Txn) mknod(c *Caller, nd nameData, mode uint32, dev uint64) (*Inode, error) {
+	if err := mayMknod(mode); err != nil {
+		return nil, err
+	}
+	if mode&S_IFMT == 0 {
+		mode |= S_IFREG
 	}
 	if err := t.prepareCreate(nd, false); err != nil {
 		return nil, err
@@ -315,14 +332,16 @@ func (t *Txn) mknod(c *Caller, nd nameData, mode uint32, dev uint64) (*Inode, er
 	if err := c.mayCreate(nd.dir); err != nil {
 		return nil, err
 	}
-	mode = mode&S_IFMT | mode&S_IALLUGO&^c.Umask
+	typ := mode & S_IFMT
+	mode = c.prepareMode(nd.dir, mode, S_IALLUGO) | typ
 	var in *Inode
 	var err error
-	switch mode & S_IFMT {
+	switch typ {
 	case S_IFREG:
 		in, err = nd.dir.dirOps.Create(t, c, nd.dir, nd.name, mode)
 	case S_IFCHR, S_IFBLK:
-		if !c.privileged() {
+		whiteout := typ == S_IFCHR && dev == WhiteoutDev
+		if !whiteout && !c.privileged() {
 			return nil, unix.EPERM
 		}
 		fallthrough
@@ -338,8 +357,9 @@ func (t *Txn) mknod(c *Caller, nd nameData, mode uint32, dev uint64) (*Inode, er
 
 // Symlink is symlink(2): a link at path pointing to target.
 func (v *VFS) Symlink(c *Caller, target, path string) error {
-	if target == "" {
-		return &PathError{Op: "symlink", Path: path, Err: unix.ENOENT}
+	// getname(oldname) fails before the new path is looked at.
+	if err := symlinkTarget(target); err != nil {
+		return &PathError{Op: "symlink", Path: path, Err: err}
 	}
 	return v.pathOp(c, "symlink", path, func(t *Txn, nd nameData) error {
 		_, err := t.symlink(c, nd, target)
@@ -349,8 +369,8 @@ func (v *VFS) Symlink(c *Caller, target, path string) error {
 
 // SymlinkChild is symlink(2) of name in dir.
 func (v *VFS) SymlinkChild(c *Caller, dir *Inode, name, target string) (in *Inode, err error) {
-	if target == "" {
-		return nil, unix.ENOENT
+	if err := symlinkTarget(target); err != nil {
+		return nil, err
 	}
 	err = v.childOp(c, dir, name, func(t *Txn, nd nameData) error {
 		in, err = t.symlink(c, nd, target)
@@ -359,10 +379,17 @@ func (v *VFS) SymlinkChild(c *Caller, dir *Inode, name, target string) (in *Inod
 	return in, err
 }
 
-func (t *Txn) symlink(c *Caller, nd nameData, target string) (*Inode, error) {
-	if len(target) >= PathMax {
-		return nil, unix.ENAMETOOLONG
+func symlinkTarget(target string) error {
+	switch {
+	case target == "":
+		return unix.ENOENT
+	case len(target) >= PathMax:
+		return unix.ENAMETOOLONG
 	}
+	return nil
+}
+
+func (t *Txn) symlink(c *Caller, nd nameData, target string) (*Inode, error) {
 	if err := t.prepareCreate(nd, false); err != nil {
 		return nil, err
 	}
@@ -379,13 +406,21 @@ func (t *Txn) symlink(c *Caller, nd nameData, target string) (*Inode, error) {
 
 // Link is link(2) (the old path's final symlink is not followed).
 func (v *VFS) Link(c *Caller, oldPath, newPath string) error {
-	return v.pathOp(c, "link", newPath, func(t *Txn, nd nameData) error {
-		old, err := v.walk(c, oldPath, 0)
-		if err != nil {
-			return err
-		}
-		return t.link(c, old, nd)
-	})
+	t := v.Begin()
+	defer t.End()
+	// do_linkat resolves the old path before it looks at the new one.
+	old, err := v.walk(c, oldPath, 0)
+	if err != nil {
+		return &PathError{Op: "link", Path: oldPath, Err: err}
+	}
+	nd, err := v.walkParent(c, newPath)
+	if err == nil {
+		err = t.link(c, old, nd)
+	}
+	if err != nil {
+		return &PathError{Op: "link", Path: newPath, Err: err}
+	}
+	return nil
 }
 
 // LinkChild is link(2) of old as name in dir.
@@ -559,9 +594,6 @@ func (t *Txn) rename(c *Caller, ond, nnd nameData, flags uint32) error {
 	if ond.dir.sb != nnd.dir.sb {
 		return unix.EXDEV
 	}
-	if flags&unix.RENAME_WHITEOUT != 0 && !c.privileged() {
-		return unix.EPERM
-	}
 	if ond.kind != lastNorm {
 		return unix.EBUSY
 	}
@@ -670,28 +702,16 @@ func isAncestor(a, dir *Inode) bool {
 // Open is open(2): flags are O_* and mode is used when O_CREAT creates the
 // file.
 func (v *VFS) Open(c *Caller, path string, flags int, mode uint32) (*File, error) {
+	if err := openFlags(flags); err != nil {
+		return nil, &PathError{Op: "open", Path: path, Err: err}
+	}
 	t := v.Begin()
 	f, err := func() (*File, error) {
 		nd, err := v.walkParent(c, path)
 		if err != nil {
 			return nil, err
 		}
-		w := &walker{v: v, c: c}
-		if flags&unix.O_CREAT == 0 {
-			fl := walkFollow
-			if flags&unix.O_NOFOLLOW != 0 {
-				fl = 0
-			}
-			if flags&unix.O_DIRECTORY != 0 {
-				fl |= walkDirectory
-			}
-			in, err := w.final(nd, fl)
-			if err != nil {
-				return nil, err
-			}
-			return t.open(c, in, flags, false)
-		}
-		return t.openCreate(c, w, nd, flags, mode)
+		return t.openLast(c, &walker{v: v, c: c}, nd, flags, mode)
 	}()
 	t.End()
 	if err != nil {
@@ -701,6 +721,34 @@ func (v *VFS) Open(c *Caller, path string, flags int, mode uint32) (*File, error
 		return nil, &PathError{Op: "open", Path: path, Err: err}
 	}
 	return f, nil
+}
+
+// openFlags is the part of build_open_flags that can fail.
+func openFlags(flags int) error {
+	if flags&(unix.O_DIRECTORY|unix.O_CREAT) == unix.O_DIRECTORY|unix.O_CREAT {
+		// Linux 6.4: O_DIRECTORY|O_CREAT used to create regular files.
+		return unix.EINVAL
+	}
+	return nil
+}
+
+// openLast is open_last_lookups + do_open for the last component nd.
+func (t *Txn) openLast(c *Caller, w *walker, nd nameData, flags int, mode uint32) (*File, error) {
+	if flags&unix.O_CREAT == 0 {
+		fl := walkFollow
+		if flags&unix.O_NOFOLLOW != 0 {
+			fl = 0
+		}
+		if flags&unix.O_DIRECTORY != 0 {
+			fl |= walkDirectory
+		}
+		in, err := w.final(nd, fl)
+		if err != nil {
+			return nil, err
+		}
+		return t.open(c, in, flags, false)
+	}
+	return t.openCreate(c, w, nd, flags, mode)
 }
 
 // OpenInode opens in directly (the FUSE adapter's OPEN).
@@ -719,6 +767,9 @@ func (v *VFS) OpenInode(c *Caller, in *Inode, flags int) (*File, error) {
 
 // CreateChild is open(2) with O_CREAT of name in dir.
 func (v *VFS) CreateChild(c *Caller, dir *Inode, name string, flags int, mode uint32) (f *File, err error) {
+	if err := openFlags(flags | unix.O_CREAT); err != nil {
+		return nil, err
+	}
 	err = v.childOp(c, dir, name, func(t *Txn, nd nameData) error {
 		f, err = t.openCreate(c, &walker{v: v, c: c}, nd, flags|unix.O_CREAT, mode)
 		return err
@@ -732,8 +783,18 @@ func (v *VFS) CreateChild(c *Caller, dir *Inode, name string, flags int, mode ui
 	return f, nil
 }
 
+// openCreate is open with O_CREAT of the last component nd: it opens an
+// existing file or creates one, following a final symlink (even a dangling
+// one, whose target is then created) unless O_EXCL or O_NOFOLLOW.
 func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint32) (*File, error) {
-	if nd.kind != lastNorm || nd.trailing {
+	if nd.kind != lastNorm {
+		// handle_dots, then do_open: the result is a directory.
+		if flags&unix.O_EXCL != 0 {
+			return nil, unix.EEXIST
+		}
+		return nil, unix.EISDIR
+	}
+	if nd.trailing {
 		return nil, unix.EISDIR
 	}
 	existing, err := t.v.lookup(nd.dir, nd.name)
@@ -746,9 +807,22 @@ func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint
 			if flags&unix.O_NOFOLLOW != 0 {
 				return nil, unix.ELOOP
 			}
-			if existing, err = w.follow(existing, nd.dir); err != nil {
+			// The symlink's body is walked and its last component
+			// opened with the same flags, O_CREAT included.
+			w.links++
+			if w.links > MaxSymlinks {
+				return nil, unix.ELOOP
+			}
+			target := existing.target
+			start := nd.dir
+			if strings.HasPrefix(target, "/") {
+				start = t.v.root.root
+			}
+			tnd, err := w.parent(start, target)
+			if err != nil {
 				return nil, err
 			}
+			return t.openCreate(c, w, tnd, flags, mode)
 		}
 		if existing.IsDir() {
 			return nil, unix.EISDIR
@@ -760,7 +834,7 @@ func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint
 	if err := c.mayCreate(nd.dir); err != nil {
 		return nil, err
 	}
-	mode = S_IFREG | mode&S_IALLUGO&^c.Umask
+	mode = S_IFREG | c.prepareMode(nd.dir, mode, S_IALLUGO)
 	in, err := nd.dir.dirOps.Create(t, c, nd.dir, nd.name, mode)
 	if err != nil {
 		return nil, err
@@ -774,44 +848,45 @@ func (t *Txn) open(c *Caller, in *Inode, flags int, created bool) (*File, error)
 	if in.destroyed {
 		return nil, unix.ENOENT
 	}
-	acc := flags & unix.O_ACCMODE
+	// ACC_MODE: O_RDWR|O_WRONLY (3) needs read and write permission and
+	// gives a descriptor that can do neither.
+	var mask uint32
+	switch flags & unix.O_ACCMODE {
+	case unix.O_RDONLY:
+		mask = MayRead
+	case unix.O_WRONLY:
+		mask = MayWrite
+	default:
+		mask = MayRead | MayWrite
+	}
+	if flags&unix.O_TRUNC != 0 {
+		mask |= MayWrite
+	}
 	switch in.Type() {
 	case S_IFLNK:
 		return nil, unix.ELOOP
 	case S_IFDIR:
-		if acc != unix.O_RDONLY || flags&unix.O_CREAT != 0 {
+		if mask&MayWrite != 0 {
 			return nil, unix.EISDIR
 		}
-	case S_IFSOCK:
-		return nil, unix.ENXIO
 	default:
 		if flags&unix.O_DIRECTORY != 0 {
 			return nil, unix.ENOTDIR
 		}
 	}
 	if !created {
-		var mask uint32
-		switch acc {
-		case unix.O_RDONLY:
-			mask = MayRead
-		case unix.O_WRONLY:
-			mask = MayWrite
-		case unix.O_RDWR:
-			mask = MayRead | MayWrite
-		default:
-			return nil, unix.EINVAL
-		}
-		if flags&unix.O_TRUNC != 0 {
-			mask |= MayWrite
-		}
 		if err := c.permission(in, mask); err != nil {
 			return nil, err
 		}
 	}
+	if in.Type() == S_IFSOCK {
+		// Sockets' file operations refuse to open.
+		return nil, unix.ENXIO
+	}
 	in.refs++
 	f := &File{v: t.v, inode: in, flags: flags, caller: *c}
 	if flags&unix.O_TRUNC != 0 && in.Type() == S_IFREG && !created {
-		if err := t.truncate(in, 0); err != nil {
+		if err := t.truncate(c, in, 0); err != nil {
 			t.Put(in)
 			return nil, err
 		}
@@ -835,7 +910,10 @@ func (v *VFS) finishOpen(f *File) error {
 	return nil
 }
 
-func (t *Txn) truncate(in *Inode, size int64) error {
+// truncate is do_truncate: an unprivileged caller's truncation also drops
+// S_ISUID and S_ISGID as a write would (dentry_needs_remove_privs).
+func (t *Txn) truncate(c *Caller, in *Inode, size int64) error {
+	t.killPriv(c, in)
 	if tr, ok := in.fileOps.(Truncater); ok {
 		ns, err := tr.Truncate(in, size)
 		if err != nil {
@@ -918,6 +996,8 @@ func (v *VFS) Chmod(c *Caller, path string, mode uint32) error {
 }
 
 // Chown is chown(2); -1 (as uint32 0xffffffff) leaves an id unchanged.
+// As chown_common does, a non-directory loses S_ISUID, and S_ISGID when
+// setattr_should_drop_sgid says so, even when root changes nothing.
 func (v *VFS) Chown(c *Caller, path string, uid, gid uint32) error {
 	var a SetAttr
 	if uid != ^uint32(0) {
@@ -926,11 +1006,36 @@ func (v *VFS) Chown(c *Caller, path string, uid, gid uint32) error {
 	if gid != ^uint32(0) {
 		a.GID = &gid
 	}
-	return v.setattrPath(c, "chown", path, a)
+	t := v.Begin()
+	defer t.End()
+	in, err := v.walk(c, path, walkFollow)
+	if err == nil {
+		if !in.IsDir() {
+			m := in.mode & S_IALLUGO
+			if m&S_ISUID != 0 {
+				m &^= S_ISUID
+			}
+			if c.shouldDropSgid(in) {
+				m &^= S_ISGID
+			}
+			if m != in.mode&S_IALLUGO {
+				a.Mode = &m
+			}
+		}
+		err = t.setattr(c, in, a)
+	}
+	if err != nil {
+		return &PathError{Op: "chown", Path: path, Err: err}
+	}
+	return nil
 }
 
 // Truncate is truncate(2).
 func (v *VFS) Truncate(c *Caller, path string, size int64) error {
+	if size < 0 {
+		// do_sys_truncate rejects a negative length before the walk.
+		return &PathError{Op: "truncate", Path: path, Err: unix.EINVAL}
+	}
 	return v.setattrPath(c, "truncate", path, SetAttr{Size: &size})
 }
 
@@ -940,11 +1045,17 @@ func (v *VFS) setattrPath(c *Caller, op, path string, a SetAttr) error {
 	in, err := v.walk(c, path, walkFollow)
 	if err == nil {
 		if a.Size != nil {
-			// do_sys_truncate checks write permission itself.
-			if in.IsDir() {
+			// vfs_truncate: EISDIR, EINVAL for other non-regular
+			// files, then write permission.
+			switch {
+			case in.IsDir():
 				err = unix.EISDIR
-			} else if err = c.permission(in, MayWrite); err == nil {
-				err = t.setattr(c, in, a)
+			case in.Type() != S_IFREG:
+				err = unix.EINVAL
+			default:
+				if err = c.permission(in, MayWrite); err == nil {
+					err = t.setattr(c, in, a)
+				}
 			}
 		} else {
 			err = t.setattr(c, in, a)
@@ -963,12 +1074,17 @@ func (v *VFS) Setattr(c *Caller, in *Inode, a SetAttr) error {
 	return t.setattr(c, in, a)
 }
 
+// setattr is notify_change with setattr_prepare's permission rules and
+// setattr_copy.
 func (t *Txn) setattr(c *Caller, in *Inode, a SetAttr) error {
 	owner := c.privileged() || c.Cred.UID == in.uid
-	if a.UID != nil && *a.UID != in.uid && !c.privileged() {
+	// chown_ok: the owner may "change" the uid to itself, privilege may
+	// change it to anything.
+	if a.UID != nil && !c.privileged() && !(c.Cred.UID == in.uid && *a.UID == in.uid) {
 		return unix.EPERM
 	}
-	if a.GID != nil && *a.GID != in.gid && !c.privileged() && !(c.Cred.UID == in.uid && c.inGroup(*a.GID)) {
+	// chgrp_ok: the owner may pick the current group or one it is in.
+	if a.GID != nil && !c.privileged() && !(c.Cred.UID == in.uid && (*a.GID == in.gid || c.inGroup(*a.GID))) {
 		return unix.EPERM
 	}
 	if a.Mode != nil && !owner {
@@ -991,26 +1107,19 @@ func (t *Txn) setattr(c *Caller, in *Inode, a SetAttr) error {
 		case *a.Size < 0:
 			return unix.EINVAL
 		}
-		if err := t.truncate(in, *a.Size); err != nil {
+		if err := t.truncate(c, in, *a.Size); err != nil {
 			return err
 		}
 	}
-	if a.UID != nil || a.GID != nil {
-		if a.UID != nil {
-			in.uid = *a.UID
-		}
-		if a.GID != nil {
-			in.gid = *a.GID
-		}
-		if !in.IsDir() && !c.privileged() {
-			in.mode &^= S_ISUID
-			if in.mode&0010 != 0 {
-				in.mode &^= S_ISGID
-			}
-		}
+	if a.UID != nil {
+		in.uid = *a.UID
+	}
+	if a.GID != nil {
+		in.gid = *a.GID
 	}
 	if a.Mode != nil {
 		m := *a.Mode & S_IALLUGO
+		// The setgid bit needs membership in the (new) group.
 		if !c.privileged() && !c.inGroup(in.gid) {
 			m &^= S_ISGID
 		}

@@ -70,8 +70,12 @@ func (ramDirOps) Mkdir(t *Txn, c *Caller, dir *Inode, name string, mode uint32) 
 	return SimpleMkdir(t, c, dir, name, mode, ramDirOps{}), nil
 }
 
+// Symlink is ramfs_symlink: page_symlink stores the target as the file's
+// data, so st_size is its length (bpffs, which keeps it in i_link, says 0).
 func (ramDirOps) Symlink(t *Txn, c *Caller, dir *Inode, name, target string) (*Inode, error) {
-	return SimpleSymlink(t, c, dir, name, target), nil
+	in := SimpleSymlink(t, c, dir, name, target)
+	in.size = int64(len(target))
+	return in, nil
 }
 
 func (ramDirOps) Link(t *Txn, c *Caller, old, dir *Inode, name string) error {
