@@ -13,15 +13,20 @@ type Cred struct {
 
 // Caller is the context of one operation: the credential, the umask applied
 // to created objects, and the working directory relative paths start from
-// (nil: the namespace root). Cwd is not a reference: if its inode dies,
-// relative lookups fail with ENOENT. Task is the simulated task performing
-// the operation, opaque to the VFS (a BPF program run on behalf of a read
-// asks it for bpf_get_current_pid_tgid).
+// (nil: the namespace root). A Cwd set directly is not a reference: if its
+// inode dies, relative lookups fail with ENOENT. [VFS.Chdir] sets it the way
+// chdir(2) does, holding a reference as a task's fs->pwd does, so that a
+// removed working directory stays usable ("." works, creating in it is
+// ENOENT); [VFS.PutCwd] drops that reference when the task goes away. Task
+// is the simulated task performing the operation, opaque to the VFS (a BPF
+// program run on behalf of a read asks it for bpf_get_current_pid_tgid).
 type Caller struct {
 	Cred  Cred
 	Umask uint32
 	Cwd   *Inode
 	Task  any
+
+	cwdRef *Inode // the reference Chdir holds, if Cwd came from Chdir
 }
 
 // RootCaller returns a caller with uid 0 and umask 022.

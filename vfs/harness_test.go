@@ -265,20 +265,9 @@ func (b *vfsBackend) run(o op) (string, syscall.Errno) {
 		sort.Strings(names)
 		return strings.Join(names, ","), 0
 	case "chdir":
-		in, err := v.Resolve(c, o.p, true)
-		if err != nil {
-			return "", vfs.Errno(err)
-		}
-		if !in.IsDir() {
-			return "", unix.ENOTDIR
-		}
-		if err := v.Permission(c, in, vfs.MayExec); err != nil {
-			return "", vfs.Errno(err)
-		}
-		c.Cwd = in
-		return "", 0
+		return "", vfs.Errno(v.Chdir(c, o.p))
 	case "umask":
-		c.Umask = o.mode
+		c.Umask = o.mode & 0777 // umask(2) keeps the permission bits
 		return "", 0
 	case "as":
 		c.Cred = vfs.Cred{UID: o.uid, GID: o.gid, Groups: o.groups}
@@ -342,6 +331,7 @@ func (b *vfsBackend) closeAll() {
 		f.Close()
 		delete(b.files, s)
 	}
+	b.v.PutCwd(b.c)
 }
 
 // ---- the kernel ----

@@ -143,6 +143,38 @@ func (v *VFS) Lookup(c *Caller, dir *Inode, name string) (*Inode, error) {
 	return v.lookupNoCross(dir, name)
 }
 
+// Chdir is chdir(2): path must be a directory the caller may search. On
+// success c.Cwd is the directory and holds a reference on it (released by
+// the next Chdir or by PutCwd).
+func (v *VFS) Chdir(c *Caller, path string) error {
+	t := v.Begin()
+	defer t.End()
+	in, err := v.walk(c, path, walkFollow|walkDirectory)
+	if err == nil {
+		err = c.permission(in, MayExec)
+	}
+	if err != nil {
+		return &PathError{Op: "chdir", Path: path, Err: err}
+	}
+	in.refs++
+	if old := c.cwdRef; old != nil && old == c.Cwd {
+		t.Put(old)
+	}
+	c.Cwd, c.cwdRef = in, in
+	return nil
+}
+
+// PutCwd drops the reference Chdir took on c's working directory (a task
+// exiting) and resets c.Cwd to the namespace root.
+func (v *VFS) PutCwd(c *Caller) {
+	t := v.Begin()
+	defer t.End()
+	if old := c.cwdRef; old != nil && old == c.Cwd {
+		t.Put(old)
+	}
+	c.Cwd, c.cwdRef = nil, nil
+}
+
 // Readlink is readlink(2) (no permission needed beyond the walk).
 func (v *VFS) Readlink(c *Caller, path string) (string, error) {
 	v.mu.RLock()
@@ -964,7 +996,8 @@ func (v *VFS) readDir(c *Caller, dir *Inode) ([]Dirent, error) {
 		return nil, err
 	}
 	if dir.destroyed || dir.nlink == 0 {
-		return nil, nil
+		// iterate_dir on an IS_DEADDIR directory.
+		return nil, unix.ENOENT
 	}
 	ents := make([]Dirent, 0, len(dir.children))
 	for name, d := range dir.children {

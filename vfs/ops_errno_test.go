@@ -174,6 +174,21 @@ func TestRename(t *testing.T) {
 			rename2("/a", "/b", exchange|whiteout).fails(unix.EINVAL),
 			rename2("/a", "/b", 8).fails(unix.EINVAL),
 		}},
+		{name: "exchange nlinks across directories", steps: []op{
+			mkdir("/a", 0777),
+			mkdir("/b", 0777),
+			mkdir("/a/d", 0777),
+			mkdir("/b/e", 0777),
+			creat("/a/f", 0644),
+			rename2("/a/d", "/b/e", exchange),
+			rename2("/a/f", "/b/e", exchange),
+			rename2("/b/f", "/a/d", exchange).fails(unix.ENOENT),
+			// /a/d and /a/f are directories now, /b/e the file.
+			rename("/a/f", "/b/e").fails(unix.ENOTDIR),
+			rename("/b/e", "/a/f").fails(unix.EISDIR),
+			rename("/a/f", "/b/g"),
+			rename2("/a/d", "/b/e", exchange),
+		}},
 		{name: "whiteout", ramfsOnly: true, steps: []op{
 			creat("/f", 0644),
 			rename2("/f", "/g", whiteout).fails(unix.EINVAL), // ramfs: simple_rename

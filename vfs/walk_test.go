@@ -210,6 +210,20 @@ func TestWalkErrors(t *testing.T) {
 			chdir("/"),
 			stat("a/c/g"),
 		}},
+		{name: "removed cwd", steps: []op{
+			mkdir("/a", 0777),
+			mkdir("/a/b", 0777),
+			chdir("/a/b"),
+			rmdir("/a/b"),
+			stat("."), // the working directory is a reference: nlink 0
+			stat(".."),
+			creat("f", 0644).fails(unix.ENOENT),
+			mkdir("g", 0777).fails(unix.ENOENT),
+			symlink("x", "s").fails(unix.ENOENT),
+			readdir(".").fails(unix.ENOENT),
+			chdir(".."),
+			stat("b").fails(unix.ENOENT),
+		}},
 		{name: "trailing slashes", steps: []op{
 			mkdir("/d/", 0777),
 			creat("/f", 0644),
