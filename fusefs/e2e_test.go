@@ -424,3 +424,43 @@ func TestNoGoroutinesAfterUnmount(t *testing.T) {
 	srv.Wait()
 	goleak.VerifyNone(t)
 }
+
+// TestPassthrough: with Options.Passthrough a read-only open is served
+// from a snapshot rendered at open: fresh per open, also right after a
+// close whose RELEASE is still on its way; overlapping opens share one
+// snapshot, a write open meanwhile is EBUSY, and — the documented
+// difference — an open file is still readable after the server removed
+// it.
+func TestPassthrough(t *testing.T) {
+	v, root, gen := newTestFS()
+	srv, mnt := mount(t, v, root, Options{Passthrough: true})
+	path := filepath.Join(mnt, "gen")
+	r := sh(t, "for i in 1 2 3 4 5 6 7 8; do cat "+path+"; done")
+	requireOK(t, r)
+	assert.Equal(t, "gen open 1\ngen open 2\ngen open 3\ngen open 4\ngen open 5\ngen open 6\ngen open 7\ngen open 8\n", r.out)
+	r = sh(t, "exec 3<"+path+" 4<"+path+"; cat <&4; cat <&3; /bin/echo rm > "+path)
+	assert.Equal(t, "gen open 9\ngen open 9\n", r.out)
+	requireErr(t, r, unix.EBUSY)
+	requireErr(t, sh(t, "/bin/echo nope > "+path), unix.EINVAL)
+
+	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+path+"; echo opened; read x; cat <&3; echo rc=$?")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := bufio.NewReader(stdout)
+	line, err := lines.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "opened\n", line)
+	removeGen(v, gen)
+	srv.Settle()
+	_, err = io.WriteString(stdin, "go\n")
+	require.NoError(t, err)
+	rest, err := io.ReadAll(lines)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	// Opens 10 (shared), 11 (EBUSY) and 12 (EINVAL) rendered unseen output.
+	assert.Equal(t, "gen open 13\nrc=0\n", string(rest), "the snapshot outlives the removal")
+}

@@ -87,10 +87,12 @@ func (s *Server) newHandle(ctx context.Context, n *node, f *vfs.File) (fs.FileHa
 		h.stream = true
 		fl |= fuse.FOPEN_NONSEEKABLE | fuse.FOPEN_STREAM
 	}
-	if s.opts.Passthrough && !s.noPassthrough.Load() && !h.stream &&
-		f.Flags()&unix.O_ACCMODE == unix.O_RDONLY && f.Inode().Type() == vfs.S_IFREG {
+	if s.opts.Passthrough && !s.noPassthrough.Load() && !h.stream && f.Inode().Type() == vfs.S_IFREG {
 		// rawFS.Open adds FOPEN_PASSTHROUGH and the backing id.
-		s.snapshot(ctx, h)
+		if errno := s.openSnapshot(ctx, h, f.Flags()&unix.O_ACCMODE == unix.O_RDONLY); errno != 0 {
+			_ = f.Close()
+			return nil, 0, errno
+		}
 	}
 	return h, fl, 0
 }
@@ -173,13 +175,7 @@ func (n *node) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno {
 
 func (h *fileHandle) release() {
 	if h.backingID != 0 {
-		s := h.n.srv
-		if errno := s.fuse.UnregisterBackingFd(h.backingID); errno != 0 {
-			s.log.Printf("fusefs: unregister backing file %d: %v", h.backingID, errno)
-		}
-		s.mu.Lock()
-		h.n.snapshots--
-		s.mu.Unlock()
+		h.n.srv.releaseSnapshot(h)
 	}
 	_ = h.f.Close()
 }

@@ -25,9 +25,8 @@ type node struct {
 	// forgotten is set when the kernel dropped the node while the vfs
 	// inode still lives; guarded by srv.mu.
 	forgotten bool
-	// snapshots counts open files served by passthrough (the kernel
-	// allows one backing file per inode at a time); guarded by srv.mu.
-	snapshots int
+	// snap is the passthrough backing file (Options.Passthrough).
+	snap snapState
 }
 
 // Every operation is implemented: go-fuse's defaults would answer for the

@@ -3,43 +3,110 @@ package fusefs
 import (
 	"context"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
-// Passthrough (Options.Passthrough). go-fuse's own support
-// (fs.FilePassthroughFder) registers one backing file per node and hands
-// it to every open of the node until the last of them is released; since
-// RELEASE is asynchronous, an open that follows a close closely would get
-// the previous open's snapshot. So the backing file is registered here,
-// one per open, and rawFS puts its id into the OPEN reply, which the node
-// API cannot do. The kernel attaches at most one backing file to an inode
-// at a time; node.snapshots keeps a second concurrent open on ordinary
-// reads instead of letting the kernel fail it with EIO.
+// Passthrough (Options.Passthrough).
+//
+// The kernel attaches at most one backing file to an inode, and while one
+// is attached it refuses (EIO) every open of the inode that does not use
+// that same backing file (fs/fuse/iomode.c). So two opens that overlap
+// share one snapshot, and a write open cannot be served while a snapshot
+// is open. The kernel detaches the backing file at the last close(2), but
+// RELEASE reaches the server asynchronously; an open that follows a close
+// closely therefore waits (up to snapshotLag) for the RELEASE, so that
+// `cat f; cat f` sees two fresh snapshots. go-fuse's own support
+// (fs.FilePassthroughFder) shares the backing file without that wait, so
+// the backing file is registered here and rawFS puts its id into the OPEN
+// reply, which the node API cannot do.
 
-// snapshot renders the whole output of h's file into a memfd and registers
-// it with the kernel. It reports whether the open can be served by
-// passthrough; otherwise whatever was read stays in h for Read.
-func (s *Server) snapshot(ctx context.Context, h *fileHandle) bool {
-	s.mu.Lock()
-	busy := h.n.snapshots > 0
-	if !busy {
-		h.n.snapshots++
+// snapshotLag bounds the wait for the RELEASE of a closed snapshot.
+const snapshotLag = 5 * time.Millisecond
+
+// snapState is a node's passthrough backing file.
+type snapState struct {
+	mu        sync.Mutex
+	cond      sync.Cond
+	users     int   // open handles using backingID
+	backingID int32 // 0: none
+}
+
+// acquire waits for lagging releases. It returns with st.mu held and
+// reports whether a backing file is still in use.
+func (st *snapState) acquire() bool {
+	st.mu.Lock()
+	if st.cond.L == nil {
+		st.cond.L = &st.mu
 	}
-	s.mu.Unlock()
-	if busy {
+	if st.users == 0 {
 		return false
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			s.mu.Lock()
-			h.n.snapshots--
-			s.mu.Unlock()
-		}
-	}()
+	deadline := time.Now().Add(snapshotLag)
+	t := time.AfterFunc(snapshotLag, func() {
+		st.mu.Lock()
+		st.cond.Broadcast()
+		st.mu.Unlock()
+	})
+	for st.users > 0 && time.Now().Before(deadline) {
+		st.cond.Wait()
+	}
+	t.Stop()
+	return st.users > 0
+}
 
+// openSnapshot decides how h is served when Options.Passthrough is set.
+// A write open while a snapshot is open is refused with EBUSY (the kernel
+// would answer EIO).
+func (s *Server) openSnapshot(ctx context.Context, h *fileHandle, readOnly bool) syscall.Errno {
+	st := &h.n.snap
+	busy := st.acquire()
+	defer st.mu.Unlock()
+	fc, _ := ctx.(*fuse.Context)
+	switch {
+	case busy && !readOnly:
+		return unix.EBUSY
+	case busy:
+		// Overlapping opens share the first one's snapshot.
+		st.users++
+		h.backingID = st.backingID
+		s.pending.Store(fc.Cancel, st.backingID)
+		return 0
+	case !readOnly || fc == nil:
+		return 0
+	}
+	id, ok := s.snapshot(h)
+	if ok {
+		st.users = 1
+		st.backingID = id
+		h.backingID = id
+		s.pending.Store(fc.Cancel, id)
+	}
+	return 0
+}
+
+// releaseSnapshot drops h's use of the node's backing file.
+func (s *Server) releaseSnapshot(h *fileHandle) {
+	st := &h.n.snap
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.users--
+	if st.users > 0 {
+		return
+	}
+	if errno := s.fuse.UnregisterBackingFd(st.backingID); errno != 0 {
+		s.log.Printf("fusefs: unregister backing file %d: %v", st.backingID, errno)
+	}
+	st.backingID = 0
+	st.cond.Broadcast()
+}
+
+// snapshot renders the whole output of h's file into a memfd and registers
+// it with the kernel. Otherwise whatever was read stays in h for Read.
+func (s *Server) snapshot(h *fileHandle) (int32, bool) {
 	buf := make([]byte, 0, 4096)
 	var err error
 	for len(buf) <= maxSnapshot {
@@ -56,17 +123,17 @@ func (s *Server) snapshot(ctx context.Context, h *fileHandle) bool {
 	h.snap, h.snapErr = buf, err
 	if err != nil || len(buf) > maxSnapshot {
 		// Reads go on from the snapshot, then the file (or the error).
-		return false
+		return 0, false
 	}
 	fd, err := unix.MemfdCreate("simfs", unix.MFD_CLOEXEC)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	defer unix.Close(fd)
 	for b := buf; len(b) > 0; {
 		nw, err := unix.Write(fd, b)
 		if err != nil {
-			return false
+			return 0, false
 		}
 		b = b[nw:]
 	}
@@ -76,14 +143,9 @@ func (s *Server) snapshot(ctx context.Context, h *fileHandle) bool {
 		if s.noPassthrough.CompareAndSwap(false, true) {
 			s.log.Printf("fusefs: %s: passthrough unavailable (%v); reads go through the server", s.dir, errno)
 		}
-		return false
+		return 0, false
 	}
-	h.backingID = id
-	if fc, ok2 := ctx.(*fuse.Context); ok2 {
-		s.pending.Store(fc.Cancel, id)
-	}
-	ok = true
-	return true
+	return id, true
 }
 
 // readSnapshot serves a read from what was rendered at open, then from the
@@ -112,9 +174,8 @@ func (r *rawFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut)
 	st := r.RawFileSystem.Open(cancel, in, out)
 	if v, ok := r.pending.LoadAndDelete(cancel); ok && st.Ok() {
 		out.BackingID = v.(int32)
-		out.OpenFlags |= fuse.FOPEN_PASSTHROUGH
-	} else if !st.Ok() {
-		out.OpenFlags &^= fuse.FOPEN_PASSTHROUGH
+		// DIRECT_IO would override passthrough (fuse_file_read_iter).
+		out.OpenFlags = out.OpenFlags&^fuse.FOPEN_DIRECT_IO | fuse.FOPEN_PASSTHROUGH
 	}
 	return st
 }

@@ -1,0 +1,146 @@
+package fusefs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simfs/simfs/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// The open+read+close benchmark. A reader process (this test binary in
+// helper mode, raw syscalls, one locked thread) opens a small file, reads
+// it until EOF with 4 KiB reads and closes it, b.N times after 200
+// warm-ups, and reports the median, p90, p99 and mean latency; the mount
+// is served by this process. The native reference is a real cgroup2 file
+// on a cgroup2 mount the benchmark makes (a tmpfs file if it cannot).
+//
+//	go test -run '^$' -bench OpenReadClose -benchtime 20000x ./fusefs/
+
+// benchBody pads the generated file to about the size of cgroup.stat.
+const benchBody = "nr_descendants 0\nnr_subsys_cpu 0\nnr_subsys_memory 0\nnr_dying_descendants 0\nnr_dying_subsys_cpu 0\n"
+
+type benchConfig struct {
+	name string
+	opts Options
+}
+
+func benchConfigs() []benchConfig {
+	plain := Options{EntryTimeout: time.Second, AttrTimeout: time.Second, flushOnClose: true, noDefaultPermissions: true}
+	noflush := plain
+	noflush.flushOnClose = false
+	zero := noflush
+	zero.EntryTimeout, zero.AttrTimeout = -1, -1
+	zeroPerm := zero
+	zeroPerm.noDefaultPermissions = false
+	hour := noflush
+	hour.EntryTimeout, hour.AttrTimeout = time.Hour, time.Hour
+	def := Options{}
+	pt := Options{Passthrough: true}
+	ptflush := pt
+	ptflush.flushOnClose = true
+	return []benchConfig{
+		{"plain-1s-flush", plain},        // go-fuse DIRECT_IO as the issue measured it
+		{"noflush-1s", noflush},          // + FOPEN_NOFLUSH
+		{"noflush-0s", zero},             // timeouts 0: a LOOKUP per path component
+		{"noflush-0s-defperm", zeroPerm}, // + default_permissions: GETATTRs too
+		{"noflush-1h", hour},             // long timeouts, server-only permission checks
+		{"default", def},                 // what Serve does: 1h, default_permissions, NOFLUSH
+		{"passthrough-flush", ptflush},
+		{"passthrough", pt}, // default + Options.Passthrough
+	}
+}
+
+func BenchmarkOpenReadClose(b *testing.B) {
+	needFUSE(b)
+	natives := nativeFiles(b)
+	nativeMed := medianOf(b, natives[0].path, 20000)
+	b.Logf("native %s: median %v", natives[0].name, time.Duration(nativeMed))
+	for _, nf := range natives {
+		b.Run("native-"+nf.name, func(b *testing.B) {
+			runBench(b, nf.path, nativeMed)
+		})
+	}
+	for _, cfg := range benchConfigs() {
+		b.Run("fuse-"+cfg.name, func(b *testing.B) {
+			v, _ := newRamfs()
+			sb := v.NewSuperblock(testFS{}, vfs.InodeAttr{Mode: vfs.S_IFDIR | 0755, DirOps: testDirOps{}})
+			dir, err := v.MkdirChild(vfs.RootCaller(), sb.Root(), "child", 0755)
+			if err != nil {
+				b.Fatal(err)
+			}
+			addGen(v, dir, "gen", 0444, benchBody)
+			_, mnt := mount(b, v, sb.Root(), cfg.opts)
+			runBench(b, filepath.Join(mnt, "child", "gen"), nativeMed)
+		})
+	}
+}
+
+// runBench runs the reader for b.N iterations and reports its latencies
+// and the ratio of the median to the native one.
+func runBench(b *testing.B, path string, nativeMed float64) {
+	b.ResetTimer()
+	st := readerStats(b, path, b.N)
+	b.StopTimer()
+	b.ReportMetric(st[0], "median-ns")
+	b.ReportMetric(st[1], "p90-ns")
+	b.ReportMetric(st[2], "p99-ns")
+	b.ReportMetric(st[0]/nativeMed, "x-native")
+}
+
+func medianOf(b *testing.B, path string, n int) float64 { return readerStats(b, path, n)[0] }
+
+func readerStats(b *testing.B, path string, n int) []float64 {
+	r := helperCmd(b, "bench", path, strconv.Itoa(n))
+	var st []float64
+	for _, f := range strings.Fields(r.out) {
+		x, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			b.Fatalf("reader output %q", r.out)
+		}
+		st = append(st, x)
+	}
+	if len(st) != 4 {
+		b.Fatalf("reader output %q", r.out)
+	}
+	return st
+}
+
+type namedFile struct{ name, path string }
+
+// nativeFiles mounts cgroup2 in a temporary directory, makes a child
+// cgroup and returns its cgroup.procs (empty; the reference for the
+// ratio) and cgroup.stat (about as big as the generated file); everything
+// is undone when the benchmark ends. Without cgroup2 it falls back to a
+// tmpfs file of the generated file's size.
+func nativeFiles(b *testing.B) []namedFile {
+	dir := b.TempDir()
+	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err == nil {
+		child := filepath.Join(dir, fmt.Sprintf("simfs-bench-%d", os.Getpid()))
+		if err := os.Mkdir(child, 0755); err == nil {
+			b.Cleanup(func() {
+				_ = os.Remove(child)
+				_ = unix.Unmount(dir, unix.MNT_DETACH)
+			})
+			return []namedFile{
+				{"cgroup2-cgroup.procs", filepath.Join(child, "cgroup.procs")},
+				{"cgroup2-cgroup.stat", filepath.Join(child, "cgroup.stat")},
+			}
+		}
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+	}
+	if err := unix.Mount("none", dir, "tmpfs", 0, ""); err != nil {
+		b.Skipf("neither cgroup2 nor tmpfs can be mounted: %v", err)
+	}
+	b.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, []byte(benchBody), 0644); err != nil {
+		b.Fatal(err)
+	}
+	return []namedFile{{"tmpfs", f}}
+}
