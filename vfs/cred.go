@@ -87,7 +87,7 @@ func (v *VFS) Permission(c *Caller, in *Inode, mask uint32) error {
 // mayCreate is may_create: the directory must still be linked and writable
 // and searchable.
 func (c *Caller) mayCreate(dir *Inode) error {
-	if dir.destroyed || dir.nlink == 0 {
+	if dir.destroyed.Load() || dir.nlink == 0 {
 		return unix.ENOENT
 	}
 	return c.permission(dir, MayWrite|MayExec)
@@ -152,7 +152,7 @@ func (c *Caller) shouldDropSgid(in *Inode) bool {
 // truncation by c: without CAP_FSETID a regular file loses S_ISUID, and
 // S_ISGID when shouldDropSgid says so (notify_change with ATTR_FORCE: no
 // permission check). It reports whether the mode changed.
-func (t *Txn) killPriv(c *Caller, in *Inode) bool {
+func (t *Txn) killPriv(c *Caller, in *Inode, d *dirent) bool {
 	if c.privileged() || in.Type() != S_IFREG {
 		return false
 	}
@@ -168,7 +168,7 @@ func (t *Txn) killPriv(c *Caller, in *Inode) bool {
 	}
 	in.mode = m
 	in.ctime = t.now
-	t.Notify(Event{Mask: unix.IN_ATTRIB, Inode: in})
+	t.Notify(inodeEvent(unix.IN_ATTRIB, in, d))
 	return true
 }
 

@@ -148,13 +148,15 @@ func SimpleRename(t *Txn, dir *Inode, oldName string, newDir *Inode, newName str
 // move relinks src from dir/oldName to newDir/newName without changing its
 // own link count.
 func (t *Txn) move(dir *Inode, oldName string, src *Inode, newDir *Inode, newName string) {
+	d := dir.children[oldName]
 	delete(dir.children, oldName)
 	if src.IsDir() && dir != newDir {
 		dir.nlink--
 	}
 	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: oldName, Child: src, Removed: true}})
 	newDir.sb.seq++
-	newDir.children[newName] = &dirent{inode: src, seq: newDir.sb.seq}
+	d.seq, d.name, d.dir = newDir.sb.seq, newName, newDir
+	newDir.children[newName] = d
 	if src.IsDir() {
 		src.parent = newDir
 		if dir != newDir {
@@ -178,8 +180,12 @@ func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, ne
 			newDir.nlink--
 		}
 	}
-	dir.children[oldName].inode = dst
-	newDir.children[newName].inode = src
+	// d_exchange: each entry follows its inode to the other name; the
+	// readdir positions stay with the names.
+	d1, d2 := dir.children[oldName], newDir.children[newName]
+	d1.seq, d2.seq = d2.seq, d1.seq
+	d1.name, d1.dir, d2.name, d2.dir = newName, newDir, oldName, dir
+	dir.children[oldName], newDir.children[newName] = d2, d1
 	if src.IsDir() {
 		src.parent = newDir
 	}

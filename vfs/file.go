@@ -39,6 +39,7 @@ type Truncater interface {
 type File struct {
 	v      *VFS
 	inode  *Inode
+	dent   *dirent // the entry it was opened through (f_path.dentry); nil if unknown
 	flags  int
 	caller Caller
 
@@ -74,14 +75,16 @@ func (f *File) writable() bool {
 	return acc == unix.O_WRONLY || acc == unix.O_RDWR
 }
 
-// Read reads at the file position and advances it.
+// Read reads at the file position and advances it. A read that returns
+// data is an IN_ACCESS event.
 func (f *File) Read(p []byte) (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	n, err := f.readAt(p, f.pos)
 	if n > 0 {
 		f.pos += int64(n)
 	}
+	f.mu.Unlock()
+	f.accessed(n, unix.IN_ACCESS)
 	return n, err
 }
 
@@ -91,7 +94,17 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return f.readAt(p, off)
+	n, err := f.readAt(p, off)
+	f.accessed(n, unix.IN_ACCESS)
+	return n, err
+}
+
+// accessed is fsnotify_access / fsnotify_modify after a read or write that
+// moved n > 0 bytes.
+func (f *File) accessed(n int, mask uint32) {
+	if n > 0 && f.v.notifying() {
+		f.v.deliver(f.v.fileEvent(f, mask))
+	}
 }
 
 func (f *File) readAt(p []byte, off int64) (int, error) {
@@ -110,10 +123,10 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 	return f.inode.fileOps.Read(f, p, off)
 }
 
-// Write writes at the file position (the end with O_APPEND) and advances it.
+// Write writes at the file position (the end with O_APPEND) and advances
+// it. A write that stores data is an IN_MODIFY event.
 func (f *File) Write(p []byte) (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	off := f.pos
 	if f.flags&unix.O_APPEND != 0 {
 		off = f.v.Getattr(f.inode).Size
@@ -122,6 +135,8 @@ func (f *File) Write(p []byte) (int, error) {
 	if n > 0 {
 		f.pos = off + int64(n)
 	}
+	f.mu.Unlock()
+	f.accessed(n, unix.IN_MODIFY)
 	return n, err
 }
 
@@ -130,7 +145,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return f.writeAt(p, off)
+	n, err := f.writeAt(p, off)
+	f.accessed(n, unix.IN_MODIFY)
+	return n, err
 }
 
 func (f *File) writeAt(p []byte, off int64) (int, error) {
@@ -176,6 +193,9 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 }
 
 // Close releases the open file; it is the last close of this description.
+// As __fput does, it reports IN_CLOSE_WRITE or IN_CLOSE_NOWRITE, then runs
+// the file system's Release, then drops the reference (which destroys an
+// unlinked inode: IN_DELETE_SELF comes after the close event).
 func (f *File) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -184,15 +204,17 @@ func (f *File) Close() error {
 	}
 	f.closed = true
 	f.mu.Unlock()
-	if f.inode.fileOps != nil {
+	if f.v.notifying() {
+		mask := uint32(unix.IN_CLOSE_NOWRITE)
+		if f.writable() {
+			mask = unix.IN_CLOSE_WRITE
+		}
+		f.v.deliver(f.v.fileEvent(f, mask))
+	}
+	if f.inode.fileOps != nil && !f.inode.IsDir() {
 		f.inode.fileOps.Release(f)
 	}
-	mask := uint32(unix.IN_CLOSE_NOWRITE)
-	if f.writable() {
-		mask = unix.IN_CLOSE_WRITE
-	}
 	t := f.v.Begin()
-	t.Notify(Event{Mask: mask, Inode: f.inode})
 	t.Put(f.inode)
 	t.End()
 	return nil

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -63,13 +64,21 @@ type Inode struct {
 	private any
 
 	refs      int64 // open files, caller references, in-flight operations
-	destroyed bool
+	destroyed atomic.Bool // written under the VFS lock, read anywhere
 	orphan    bool // detached by its file system: destroyed when unreferenced
 }
 
+// dirent is a directory entry, and what Linux calls a dentry as far as
+// fsnotify cares: an open file remembers the entry it was opened through,
+// so that its events reach watchers of the entry's directory under the
+// entry's current name. A rename moves the entry (it keeps its identity); an
+// unlinked entry keeps its last name and directory, as an unhashed dentry
+// does.
 type dirent struct {
 	inode *Inode
 	seq   uint64 // creation order within the superblock, for readdir order
+	name  string
+	dir   *Inode
 }
 
 // InodeAttr is what a file system sets when it creates an inode.
@@ -90,6 +99,11 @@ func (in *Inode) Ino() uint64 { return in.ino }
 
 // Superblock returns the superblock the inode belongs to.
 func (in *Inode) Superblock() *Superblock { return in.sb }
+
+// Destroyed reports whether the inode has been destroyed (its last link and
+// reference are gone). It needs no lock; once true it stays true. fsnotify
+// uses it to refuse marks on dead inodes (ENOENT).
+func (in *Inode) Destroyed() bool { return in.destroyed.Load() }
 
 // Private returns the file system's private value.
 func (in *Inode) Private() any { return in.private }

@@ -32,7 +32,7 @@ func (v *VFS) Put(in *Inode) {
 
 // Get is VFS.Get inside a transaction.
 func (t *Txn) Get(in *Inode) bool {
-	if in.destroyed {
+	if in.destroyed.Load() {
 		return false
 	}
 	in.refs++
@@ -49,7 +49,7 @@ func (t *Txn) Put(in *Inode) {
 func (v *VFS) Alive(in *Inode) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return !in.destroyed
+	return !in.destroyed.Load()
 }
 
 // Getattr returns the inode's attributes.
@@ -483,7 +483,7 @@ func (t *Txn) link(c *Caller, old *Inode, nd nameData) error {
 	if old.IsDir() {
 		return unix.EPERM
 	}
-	if old.nlink == 0 || old.destroyed {
+	if old.nlink == 0 || old.destroyed.Load() {
 		return unix.ENOENT
 	}
 	if err := nd.dir.dirOps.Link(t, c, old, nd.dir, nd.name); err != nil {
@@ -532,10 +532,27 @@ func (t *Txn) unlink(c *Caller, nd nameData) error {
 	if err := nd.dir.dirOps.Unlink(t, c, nd.dir, nd.name, victim); err != nil {
 		return err
 	}
-	// fsnotify_link_count comes before d_delete's DELETE_SELF.
+	// vfs_unlink: fsnotify_link_count (IN_ATTRIB on the inode alone), then
+	// d_delete_notify: the entry loses its inode (IN_DELETE_SELF if that
+	// was the last link and nothing else holds it), IN_DELETE on the
+	// directory, and only then the iput that evicts it.
 	t.insert(mark, txnItem{kind: itemEvent, ev: Event{Mask: unix.IN_ATTRIB, Inode: victim}})
 	t.Notify(Event{Mask: unix.IN_DELETE, Dir: nd.dir, Name: nd.name, Inode: victim})
+	t.evictLast(mark, victim)
 	return nil
+}
+
+// evictLast moves the eviction of in, queued since mark, to the end of the
+// queue: d_delete_notify holds the inode (ihold) until IN_DELETE is out.
+func (t *Txn) evictLast(mark int, in *Inode) {
+	for i := mark; i < len(t.q); i++ {
+		if t.q[i].kind == itemEvict && t.q[i].inode == in {
+			it := t.q[i]
+			t.q = append(t.q[:i], t.q[i+1:]...)
+			t.q = append(t.q, it)
+			return
+		}
+	}
 }
 
 func (t *Txn) insert(at int, it txnItem) {
@@ -577,10 +594,13 @@ func (t *Txn) rmdir(c *Caller, nd nameData) error {
 	if victim.mounted != nil || victim.parent == nil {
 		return unix.EBUSY
 	}
+	mark := len(t.q)
 	if err := nd.dir.dirOps.Rmdir(t, c, nd.dir, nd.name, victim); err != nil {
 		return err
 	}
+	// vfs_rmdir: d_delete_notify, as for unlink, without the IN_ATTRIB.
 	t.Notify(Event{Mask: unix.IN_DELETE | unix.IN_ISDIR, Dir: nd.dir, Name: nd.name, Inode: victim})
+	t.evictLast(mark, victim)
 	return nil
 }
 
@@ -699,22 +719,48 @@ func (t *Txn) rename(c *Caller, ond, nnd nameData, flags uint32) error {
 	if src.mounted != nil || (dst != nil && dst.mounted != nil) {
 		return unix.EBUSY
 	}
+	// A replaced target stays referenced by its entry (new_dentry) until
+	// do_renameat2's dput, after the move events: its IN_DELETE_SELF
+	// comes last.
+	replaced := dst != nil && flags&unix.RENAME_EXCHANGE == 0
+	if replaced {
+		dst.refs++
+	}
 	if err := ond.dir.dirOps.Rename(t, c, ond.dir, ond.name, nnd.dir, nnd.name, flags); err != nil {
+		if replaced {
+			t.Put(dst)
+		}
 		return err
 	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		// Two fsnotify_move calls, each with its own cookie.
+		t.moveEvents(src, ond.dir, ond.name, nnd.dir, nnd.name, nil)
+		t.moveEvents(dst, nnd.dir, nnd.name, ond.dir, ond.name, nil)
+		return nil
+	}
+	t.moveEvents(src, ond.dir, ond.name, nnd.dir, nnd.name, dst)
+	if replaced {
+		t.Put(dst)
+	}
+	return nil
+}
+
+// moveEvents is fsnotify_move: IN_MOVED_FROM and IN_MOVED_TO with one
+// cookie, IN_ATTRIB on a replaced target (its link count changed), then
+// IN_MOVE_SELF.
+func (t *Txn) moveEvents(src, oldDir *Inode, oldName string, newDir *Inode, newName string, target *Inode) {
 	t.v.cookie++
 	ck := t.v.cookie
 	isdir := uint32(0)
 	if src.IsDir() {
 		isdir = unix.IN_ISDIR
 	}
-	t.Notify(Event{Mask: unix.IN_MOVED_FROM | isdir, Dir: ond.dir, Name: ond.name, Inode: src, Cookie: ck})
-	t.Notify(Event{Mask: unix.IN_MOVED_TO | isdir, Dir: nnd.dir, Name: nnd.name, Inode: src, Cookie: ck})
-	t.Notify(Event{Mask: unix.IN_MOVE_SELF, Inode: src})
-	if dst != nil && flags&unix.RENAME_EXCHANGE != 0 {
-		t.Notify(Event{Mask: unix.IN_MOVE_SELF, Inode: dst})
+	t.Notify(Event{Mask: unix.IN_MOVED_FROM | isdir, Dir: oldDir, Name: oldName, Inode: src, Cookie: ck})
+	t.Notify(Event{Mask: unix.IN_MOVED_TO | isdir, Dir: newDir, Name: newName, Inode: src, Cookie: ck})
+	if target != nil {
+		t.Notify(Event{Mask: unix.IN_ATTRIB, Inode: target})
 	}
-	return nil
+	t.Notify(Event{Mask: unix.IN_MOVE_SELF, Inode: src})
 }
 
 // isAncestor reports whether a is dir or one of its ancestors (within one
@@ -778,7 +824,7 @@ func (t *Txn) openLast(c *Caller, w *walker, nd nameData, flags int, mode uint32
 		if err != nil {
 			return nil, err
 		}
-		return t.open(c, in, flags, false)
+		return t.open(c, in, w.dentry(), flags, false)
 	}
 	return t.openCreate(c, w, nd, flags, mode)
 }
@@ -786,7 +832,7 @@ func (t *Txn) openLast(c *Caller, w *walker, nd nameData, flags int, mode uint32
 // OpenInode opens in directly (the FUSE adapter's OPEN).
 func (v *VFS) OpenInode(c *Caller, in *Inode, flags int) (*File, error) {
 	t := v.Begin()
-	f, err := t.open(c, in, flags&^unix.O_CREAT, false)
+	f, err := t.open(c, in, v.dentryOf(in), flags&^unix.O_CREAT, false)
 	t.End()
 	if err != nil {
 		return nil, err
@@ -829,7 +875,10 @@ func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint
 	if nd.trailing {
 		return nil, unix.EISDIR
 	}
-	existing, err := t.v.lookup(nd.dir, nd.name)
+	existing, d, err := t.v.lookupEnt(nd.dir, nd.name, true)
+	if err == nil && d != nil && d.inode != existing {
+		d = nil // a mount root
+	}
 	switch {
 	case err == nil:
 		if flags&unix.O_EXCL != 0 {
@@ -859,7 +908,7 @@ func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint
 		if existing.IsDir() {
 			return nil, unix.EISDIR
 		}
-		return t.open(c, existing, flags, false)
+		return t.open(c, existing, d, flags, false)
 	case err != unix.ENOENT:
 		return nil, err
 	}
@@ -872,12 +921,13 @@ func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint
 		return nil, err
 	}
 	t.Notify(Event{Mask: unix.IN_CREATE, Dir: nd.dir, Name: nd.name, Inode: in})
-	return t.open(c, in, flags, true)
+	return t.open(c, in, nd.dir.children[nd.name], flags, true)
 }
 
-// open is do_open/may_open up to (not including) f_op->open.
-func (t *Txn) open(c *Caller, in *Inode, flags int, created bool) (*File, error) {
-	if in.destroyed {
+// open is do_open/may_open up to (not including) f_op->open; d is the entry
+// in was reached through (nil if unknown).
+func (t *Txn) open(c *Caller, in *Inode, d *dirent, flags int, created bool) (*File, error) {
+	if in.destroyed.Load() {
 		return nil, unix.ENOENT
 	}
 	// ACC_MODE: O_RDWR|O_WRONLY (3) needs read and write permission and
@@ -916,36 +966,40 @@ func (t *Txn) open(c *Caller, in *Inode, flags int, created bool) (*File, error)
 		return nil, unix.ENXIO
 	}
 	in.refs++
-	f := &File{v: t.v, inode: in, flags: flags, caller: *c}
+	f := &File{v: t.v, inode: in, dent: d, flags: flags, caller: *c}
 	if flags&unix.O_TRUNC != 0 && in.Type() == S_IFREG && !created {
-		if err := t.truncate(c, in, 0); err != nil {
+		// handle_truncate: notify_change(ATTR_SIZE) is an IN_MODIFY
+		// even when the file was empty.
+		if err := t.truncate(c, in, d, 0); err != nil {
 			t.Put(in)
 			return nil, err
 		}
+		t.Notify(inodeEvent(unix.IN_MODIFY, in, d))
 	}
-	t.Notify(Event{Mask: unix.IN_OPEN, Inode: in})
+	// IN_OPEN is delivered by finishOpen once f_op->open has succeeded.
 	return f, nil
 }
 
 // finishOpen runs f_op->open outside the lock, and undoes the open if it
-// fails.
+// fails; a successful open is an IN_OPEN event (fsnotify_open).
 func (v *VFS) finishOpen(f *File) error {
-	ops := f.inode.fileOps
-	if ops == nil || f.inode.IsDir() {
-		return nil
+	if ops := f.inode.fileOps; ops != nil && !f.inode.IsDir() {
+		if err := ops.Open(f); err != nil {
+			f.closed = true
+			v.Put(f.inode)
+			return err
+		}
 	}
-	if err := ops.Open(f); err != nil {
-		f.closed = true
-		v.Put(f.inode)
-		return err
+	if v.notifying() {
+		v.deliver(v.fileEvent(f, unix.IN_OPEN))
 	}
 	return nil
 }
 
 // truncate is do_truncate: an unprivileged caller's truncation also drops
 // S_ISUID and S_ISGID as a write would (dentry_needs_remove_privs).
-func (t *Txn) truncate(c *Caller, in *Inode, size int64) error {
-	t.killPriv(c, in)
+func (t *Txn) truncate(c *Caller, in *Inode, d *dirent, size int64) error {
+	t.killPriv(c, in, d)
 	if tr, ok := in.fileOps.(Truncater); ok {
 		ns, err := tr.Truncate(in, size)
 		if err != nil {
@@ -995,7 +1049,7 @@ func (v *VFS) readDir(c *Caller, dir *Inode) ([]Dirent, error) {
 	if err := c.permission(dir, MayRead); err != nil {
 		return nil, err
 	}
-	if dir.destroyed || dir.nlink == 0 {
+	if dir.destroyed.Load() || dir.nlink == 0 {
 		// iterate_dir on an IS_DEADDIR directory.
 		return nil, unix.ENOENT
 	}
@@ -1041,7 +1095,7 @@ func (v *VFS) Chown(c *Caller, path string, uid, gid uint32) error {
 	}
 	t := v.Begin()
 	defer t.End()
-	in, err := v.walk(c, path, walkFollow)
+	in, d, err := v.walkEnt(c, path, walkFollow)
 	if err == nil {
 		if !in.IsDir() {
 			m := in.mode & S_IALLUGO
@@ -1055,7 +1109,7 @@ func (v *VFS) Chown(c *Caller, path string, uid, gid uint32) error {
 				a.Mode = &m
 			}
 		}
-		err = t.setattr(c, in, a)
+		err = t.setattr(c, in, d, a)
 	}
 	if err != nil {
 		return &PathError{Op: "chown", Path: path, Err: err}
@@ -1075,7 +1129,7 @@ func (v *VFS) Truncate(c *Caller, path string, size int64) error {
 func (v *VFS) setattrPath(c *Caller, op, path string, a SetAttr) error {
 	t := v.Begin()
 	defer t.End()
-	in, err := v.walk(c, path, walkFollow)
+	in, d, err := v.walkEnt(c, path, walkFollow)
 	if err == nil {
 		if a.Size != nil {
 			// vfs_truncate: EISDIR, EINVAL for other non-regular
@@ -1087,11 +1141,11 @@ func (v *VFS) setattrPath(c *Caller, op, path string, a SetAttr) error {
 				err = unix.EINVAL
 			default:
 				if err = c.permission(in, MayWrite); err == nil {
-					err = t.setattr(c, in, a)
+					err = t.setattr(c, in, d, a)
 				}
 			}
 		} else {
-			err = t.setattr(c, in, a)
+			err = t.setattr(c, in, d, a)
 		}
 	}
 	if err != nil {
@@ -1104,12 +1158,12 @@ func (v *VFS) setattrPath(c *Caller, op, path string, a SetAttr) error {
 func (v *VFS) Setattr(c *Caller, in *Inode, a SetAttr) error {
 	t := v.Begin()
 	defer t.End()
-	return t.setattr(c, in, a)
+	return t.setattr(c, in, v.dentryOf(in), a)
 }
 
 // setattr is notify_change with setattr_prepare's permission rules and
 // setattr_copy.
-func (t *Txn) setattr(c *Caller, in *Inode, a SetAttr) error {
+func (t *Txn) setattr(c *Caller, in *Inode, d *dirent, a SetAttr) error {
 	owner := c.privileged() || c.Cred.UID == in.uid
 	// chown_ok: the owner may "change" the uid to itself, privilege may
 	// change it to anything.
@@ -1140,7 +1194,7 @@ func (t *Txn) setattr(c *Caller, in *Inode, a SetAttr) error {
 		case *a.Size < 0:
 			return unix.EINVAL
 		}
-		if err := t.truncate(c, in, *a.Size); err != nil {
+		if err := t.truncate(c, in, d, *a.Size); err != nil {
 			return err
 		}
 	}
@@ -1171,11 +1225,27 @@ func (t *Txn) setattr(c *Caller, in *Inode, a SetAttr) error {
 		in.mtime = t.now
 	}
 	in.ctime = t.now
-	mask := uint32(unix.IN_ATTRIB)
-	if a.Size != nil {
-		mask = unix.IN_MODIFY
+	// fsnotify_change: a size change is IN_MODIFY, ids, mode and both
+	// times IN_ATTRIB, one time alone IN_ACCESS or IN_MODIFY.
+	var mask uint32
+	if a.UID != nil || a.GID != nil || a.Mode != nil {
+		mask |= unix.IN_ATTRIB
 	}
-	t.Notify(Event{Mask: mask, Inode: in})
+	if a.Size != nil {
+		mask |= unix.IN_MODIFY
+	}
+	atime, mtime := a.Atime != nil || a.AtimeNow, a.Mtime != nil || a.MtimeNow
+	switch {
+	case atime && mtime:
+		mask |= unix.IN_ATTRIB
+	case atime:
+		mask |= unix.IN_ACCESS
+	case mtime:
+		mask |= unix.IN_MODIFY
+	}
+	if mask != 0 {
+		t.Notify(inodeEvent(mask, in, d))
+	}
 	return nil
 }
 

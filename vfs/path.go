@@ -43,6 +43,24 @@ type walker struct {
 	v     *VFS
 	c     *Caller
 	links int
+
+	// The directory entry final resolved to, for events: dent when the
+	// last component was a name, or the inode whose entry dentry() finds
+	// (".", "..", the root).
+	dent   *dirent
+	dentOf *Inode
+}
+
+// dentry returns the directory entry of the inode final returned, or nil
+// for the root of a superblock (IS_ROOT: no parent hears its events).
+func (w *walker) dentry() *dirent {
+	if w.dent != nil {
+		return w.dent
+	}
+	if w.dentOf != nil {
+		return w.v.dentryOf(w.dentOf)
+	}
+	return nil
 }
 
 func (v *VFS) start(c *Caller, path string) (*Inode, error) {
@@ -55,7 +73,7 @@ func (v *VFS) start(c *Caller, path string) (*Inode, error) {
 	if path[0] == '/' || c.Cwd == nil {
 		return v.root.root, nil
 	}
-	if c.Cwd.destroyed {
+	if c.Cwd.destroyed.Load() {
 		return nil, unix.ENOENT
 	}
 	return c.Cwd, nil
@@ -156,19 +174,23 @@ func (w *walker) follow(link *Inode, dir *Inode) (*Inode, error) {
 // final resolves the last component found by parent.
 func (w *walker) final(nd nameData, flags walkFlags) (*Inode, error) {
 	var in *Inode
+	var d *dirent
 	switch nd.kind {
 	case lastRoot:
 		in = nd.dir
 	default:
 		var err error
-		if nd.kind == lastNorm && flags&walkNoCrossLast != 0 {
-			in, err = w.v.lookupNoCross(nd.dir, nd.name)
-		} else {
-			in, err = w.v.lookup(nd.dir, nd.name)
-		}
-		if err != nil {
+		cross := nd.kind != lastNorm || flags&walkNoCrossLast == 0
+		if in, d, err = w.v.lookupEnt(nd.dir, nd.name, cross); err != nil {
 			return nil, err
 		}
+	}
+	// The entry resolved to; following a symlink below replaces it.
+	w.dent, w.dentOf = nil, nil
+	if d != nil && d.inode == in {
+		w.dent = d
+	} else {
+		w.dentOf = in
 	}
 	if in.Type() == S_IFLNK && (flags&walkFollow != 0 || nd.trailing) {
 		var err error
@@ -184,16 +206,27 @@ func (w *walker) final(nd nameData, flags walkFlags) (*Inode, error) {
 
 // walk resolves a whole path. The lock is held.
 func (v *VFS) walk(c *Caller, path string, flags walkFlags) (*Inode, error) {
+	in, _, err := v.walkEnt(c, path, flags)
+	return in, err
+}
+
+// walkEnt is walk that also returns the directory entry of the result (nil
+// for a superblock root).
+func (v *VFS) walkEnt(c *Caller, path string, flags walkFlags) (*Inode, *dirent, error) {
 	w := &walker{v: v, c: c}
 	dir, err := v.start(c, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nd, err := w.parent(dir, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return w.final(nd, flags)
+	in, err := w.final(nd, flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, w.dentry(), nil
 }
 
 // walk is the Txn form of VFS.walk.
@@ -204,33 +237,51 @@ func (t *Txn) walk(c *Caller, path string, flags walkFlags) (*Inode, error) {
 // lookup finds name in dir: ".", "..", a child (entering a mount on it), or
 // the file system's answer for a missing name.
 func (v *VFS) lookup(dir *Inode, name string) (*Inode, error) {
-	in, err := v.lookupNoCross(dir, name)
-	if err != nil {
-		return nil, err
-	}
-	if name == ".." {
-		return in, nil
-	}
-	for in.mounted != nil {
-		in = in.mounted.root
-	}
-	return in, nil
+	in, _, err := v.lookupEnt(dir, name, true)
+	return in, err
 }
 
 func (v *VFS) lookupNoCross(dir *Inode, name string) (*Inode, error) {
+	in, _, err := v.lookupEnt(dir, name, false)
+	return in, err
+}
+
+// lookupEnt finds name in dir and, for a plain name, its entry; cross
+// enters a mount on the result (not after "..").
+func (v *VFS) lookupEnt(dir *Inode, name string, cross bool) (*Inode, *dirent, error) {
 	switch name {
 	case ".":
-		return dir, nil
+		return dir, nil, nil
 	case "..":
-		return v.dotdot(dir), nil
+		return v.dotdot(dir), nil, nil
 	}
-	if d, ok := dir.children[name]; ok {
-		return d.inode, nil
+	d, ok := dir.children[name]
+	if !ok {
+		if dir.destroyed.Load() {
+			return nil, nil, unix.ENOENT
+		}
+		return nil, nil, dir.dirOps.Lookup(dir, name)
 	}
-	if dir.destroyed {
-		return nil, unix.ENOENT
+	in := d.inode
+	for cross && in.mounted != nil {
+		in = in.mounted.root
 	}
-	return nil, dir.dirOps.Lookup(dir, name)
+	return in, d, nil
+}
+
+// dentryOf finds the entry naming in: for a directory, the one in its
+// parent; nil for superblock roots and for non-directories, whose names
+// are not unique.
+func (v *VFS) dentryOf(in *Inode) *dirent {
+	if in.parent == nil {
+		return nil
+	}
+	for _, d := range in.parent.children {
+		if d.inode == in {
+			return d
+		}
+	}
+	return nil
 }
 
 func (v *VFS) dotdot(dir *Inode) *Inode {

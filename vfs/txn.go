@@ -98,10 +98,10 @@ func (t *Txn) End() {
 // InodeRemoved only for inodes whose link count reached zero: a kernfs node
 // keeps nlink 1 to the end, so inotify never reports its deletion.
 func (t *Txn) maybeDestroy(in *Inode) {
-	if in.refs != 0 || in.destroyed || (in.nlink != 0 && !in.orphan) {
+	if in.refs != 0 || in.destroyed.Load() || (in.nlink != 0 && !in.orphan) {
 		return
 	}
-	in.destroyed = true
+	in.destroyed.Store(true)
 	if in.nlink == 0 {
 		t.q = append(t.q, txnItem{kind: itemRemoved, inode: in})
 	}
@@ -125,7 +125,7 @@ func (t *Txn) NewInode(sb *Superblock, a InodeAttr) *Inode {
 // dir as its parent and raises dir's nlink.
 func (t *Txn) AddChild(dir *Inode, name string, child *Inode) {
 	dir.sb.seq++
-	dir.children[name] = &dirent{inode: child, seq: dir.sb.seq}
+	dir.children[name] = &dirent{inode: child, seq: dir.sb.seq, name: name, dir: dir}
 	if child.IsDir() {
 		child.parent = dir
 		dir.nlink++

@@ -3,6 +3,7 @@ package vfs
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,12 @@ type VFS struct {
 	cookie  uint32 // rename cookies
 	now     func() time.Time
 
-	watchMu   sync.Mutex
+	watchMu sync.Mutex                 // serializes changes of watch
+	watch   atomic.Pointer[watcherSet] // read without locks
+}
+
+// watcherSet is an immutable snapshot of the registered watchers.
+type watcherSet struct {
 	notifiers []Notifier
 	trees     []TreeWatcher
 }
@@ -60,15 +66,36 @@ type Notifier interface {
 	Unmounted(in *Inode)
 }
 
-// Event is an inotify-style event. Mask holds unix.IN_* bits. For events
-// about a directory entry (IN_CREATE, IN_DELETE, IN_MOVED_*), Dir is the
-// directory and Name the entry; Inode is the object the event concerns.
+// Event is an inotify-style event. Mask holds unix.IN_* bits.
+//
+// For events about a directory entry (IN_CREATE, IN_DELETE, IN_MOVED_FROM,
+// IN_MOVED_TO: see [Event.IsDirent]), Dir is the directory, Name the entry
+// and Inode the object it names.
+//
+// Every other event is about Inode itself (IN_ATTRIB, IN_MODIFY, IN_ACCESS,
+// IN_OPEN, IN_CLOSE_*, IN_MOVE_SELF). When the VFS knows the directory
+// entry the inode was reached through (the path of a chmod, the name a file
+// was opened by, which follows renames), Dir and Name are that entry, so
+// that watchers of Dir that watch their children hear the event with Name,
+// as fsnotify_parent arranges; they are nil and "" for the root of a
+// superblock and when the entry is unknown (an inode-only event such as the
+// IN_ATTRIB of a link-count change, or a file opened by inode).
 type Event struct {
 	Mask   uint32
 	Dir    *Inode
 	Name   string
 	Inode  *Inode
 	Cookie uint32
+	// Unlinked says that the entry Dir/Name of an inode event no longer
+	// names Inode: an open file whose name was unlinked or replaced
+	// (d_unlinked; watches with IN_EXCL_UNLINK ignore such events).
+	Unlinked bool
+}
+
+// IsDirent reports whether e is about a directory entry rather than an
+// inode: IN_CREATE, IN_DELETE, IN_MOVED_FROM or IN_MOVED_TO.
+func (e Event) IsDirent() bool {
+	return e.Mask&(unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO) != 0
 }
 
 // TreeWatcher hears every change of a directory's entries, including those a
@@ -89,42 +116,90 @@ type TreeChange struct {
 
 // AddNotifier registers n and returns a function that unregisters it.
 func (v *VFS) AddNotifier(n Notifier) (remove func()) {
-	v.watchMu.Lock()
-	defer v.watchMu.Unlock()
-	v.notifiers = append(v.notifiers, n)
+	v.updateWatchers(func(w *watcherSet) { w.notifiers = append(w.notifiers, n) })
 	return func() {
-		v.watchMu.Lock()
-		defer v.watchMu.Unlock()
-		for i, x := range v.notifiers {
-			if x == n {
-				v.notifiers = append(v.notifiers[:i:i], v.notifiers[i+1:]...)
-				return
+		v.updateWatchers(func(w *watcherSet) {
+			for i, x := range w.notifiers {
+				if x == n {
+					w.notifiers = append(w.notifiers[:i:i], w.notifiers[i+1:]...)
+					return
+				}
 			}
-		}
+		})
 	}
 }
 
 // AddTreeWatcher registers w and returns a function that unregisters it.
-func (v *VFS) AddTreeWatcher(w TreeWatcher) (remove func()) {
+func (v *VFS) AddTreeWatcher(tw TreeWatcher) (remove func()) {
+	v.updateWatchers(func(w *watcherSet) { w.trees = append(w.trees, tw) })
+	return func() {
+		v.updateWatchers(func(w *watcherSet) {
+			for i, x := range w.trees {
+				if x == tw {
+					w.trees = append(w.trees[:i:i], w.trees[i+1:]...)
+					return
+				}
+			}
+		})
+	}
+}
+
+// updateWatchers replaces the watcher snapshot by a modified copy.
+func (v *VFS) updateWatchers(fn func(w *watcherSet)) {
 	v.watchMu.Lock()
 	defer v.watchMu.Unlock()
-	v.trees = append(v.trees, w)
-	return func() {
-		v.watchMu.Lock()
-		defer v.watchMu.Unlock()
-		for i, x := range v.trees {
-			if x == w {
-				v.trees = append(v.trees[:i:i], v.trees[i+1:]...)
-				return
-			}
+	var w watcherSet
+	if old := v.watch.Load(); old != nil {
+		w.notifiers = append([]Notifier(nil), old.notifiers...)
+		w.trees = append([]TreeWatcher(nil), old.trees...)
+	}
+	fn(&w)
+	v.watch.Store(&w)
+}
+
+func (v *VFS) watchers() ([]Notifier, []TreeWatcher) {
+	if w := v.watch.Load(); w != nil {
+		return w.notifiers, w.trees
+	}
+	return nil, nil
+}
+
+// notifying reports whether any Notifier is registered, so that events
+// that cost a lock to build can be skipped.
+func (v *VFS) notifying() bool {
+	w := v.watch.Load()
+	return w != nil && len(w.notifiers) != 0
+}
+
+// deliver hands events to the notifiers now, without a transaction: for
+// events that change nothing in the tree (IN_OPEN, IN_ACCESS, IN_MODIFY,
+// IN_CLOSE_*). No lock may be held.
+func (v *VFS) deliver(evs ...Event) {
+	notifiers, _ := v.watchers()
+	for _, ev := range evs {
+		for _, n := range notifiers {
+			n.Notify(ev)
 		}
 	}
 }
 
-func (v *VFS) watchers() ([]Notifier, []TreeWatcher) {
-	v.watchMu.Lock()
-	defer v.watchMu.Unlock()
-	return v.notifiers, v.trees
+// fileEvent builds the event mask about f's inode, with the entry f was
+// opened through.
+func (v *VFS) fileEvent(f *File, mask uint32) Event {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return inodeEvent(mask, f.inode, f.dent)
+}
+
+// inodeEvent builds an event about in reached through d (nil: a root or
+// unknown). The VFS lock is held: d's name and directory change on rename.
+func inodeEvent(mask uint32, in *Inode, d *dirent) Event {
+	ev := Event{Mask: mask, Inode: in}
+	if d != nil {
+		ev.Dir, ev.Name = d.dir, d.name
+		ev.Unlinked = d.dir.children[d.name] != d
+	}
+	return ev
 }
 
 // SuperOps are a file system's superblock operations.
