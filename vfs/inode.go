@@ -63,9 +63,9 @@ type Inode struct {
 	// its node).
 	private any
 
-	refs      int64 // open files, caller references, in-flight operations
+	refs      int64       // open files, caller references, in-flight operations
 	destroyed atomic.Bool // written under the VFS lock, read anywhere
-	orphan    bool // detached by its file system: destroyed when unreferenced
+	orphan    bool        // detached by its file system: destroyed when unreferenced
 }
 
 // dirent is a directory entry, and what Linux calls a dentry as far as
