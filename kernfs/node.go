@@ -1,0 +1,588 @@
+package kernfs
+
+import (
+	"math"
+	"strings"
+	"sync/atomic"
+
+	"github.com/simfs/simfs/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// deactivatedBias is KN_DEACTIVATED_BIAS: added to a node's active count
+// when it is deactivated, so that new active references fail while the
+// ones in flight can still be counted down.
+const deactivatedBias = math.MinInt32
+
+type nodeFlags uint16
+
+const (
+	flagDir       nodeFlags = 1 << iota
+	flagActivated           // KERNFS_ACTIVATED: kernfs_activate has seen it
+	flagRemoving            // KERNFS_REMOVING
+	flagHidden              // KERNFS_HIDDEN (kernfs_show(kn, false))
+	flagLinked              // in its parent's children (rbtree); cleared at unlink
+	flagInVFS               // its current VFS inode is linked in the parent's VFS directory
+)
+
+// Suicide flags, guarded by Root.waitMu.
+const (
+	suicidal uint8 = 1 << iota // KERNFS_SUICIDAL
+	suicided                   // KERNFS_SUICIDED
+)
+
+// Attr are the attributes a node is created with.
+type Attr struct {
+	// Mode holds the permission bits; the file type is set by the call.
+	Mode uint32
+	UID  uint32
+	GID  uint32
+	// Size is a file's st_size (cgroup files: 0; sysfs attributes: 4096).
+	Size int64
+	// Priv is the node's private value (a cgroup directory keeps its
+	// cgroup, a cgroup file its cftype).
+	Priv any
+}
+
+// Node is a kernfs node (struct kernfs_node): a directory or a file. Its
+// id is its inode number and is never reused within the root.
+type Node struct {
+	root   *Root
+	parent *Node
+	name   string
+	hash   uint32
+	id     uint64
+	mode   uint32 // type and permission bits it was created with
+	uid    uint32
+	gid    uint32
+	size   int64
+	priv   any
+	ops    *Ops
+	inode  *vfs.Inode
+	flags  nodeFlags // under Root.mu
+	// suicide holds the remove-self flags, under Root.waitMu.
+	suicide uint8
+
+	active   atomic.Int32 // active references, biased when deactivated
+	count    atomic.Int32 // plain references (kernfs_get/put)
+	open     atomic.Pointer[openNode]
+	children map[string]*Node // directories: every linked child, active or not
+}
+
+// newNode is __kernfs_new_node without the parent linkage: the node starts
+// deactivated with one plain reference and holds one on its parent. It
+// returns nil if the parent was already released (a kernel caller always
+// holds a reference on the parent it passes; a Go caller may not). Caller
+// holds r.mu (or owns r).
+func (r *Root) newNode(parent *Node, name string, mode, uid, gid uint32, priv any) *Node {
+	if parent != nil && !parent.tryGet() {
+		return nil
+	}
+	n := &Node{root: r, parent: parent, name: name, hash: NameHash(name), mode: mode, uid: uid, gid: gid, priv: priv}
+	if mode&vfs.S_IFMT == vfs.S_IFDIR {
+		n.flags |= flagDir
+		n.children = make(map[string]*Node)
+	}
+	n.active.Store(deactivatedBias)
+	n.count.Store(1)
+	n.id = r.allocID(n)
+	return n
+}
+
+// ID is the node's id (kn->id), also its inode number and, for a cgroup
+// directory, the cgroup id.
+func (n *Node) ID() uint64 { return n.id }
+
+// Root returns the root the node belongs to.
+func (n *Node) Root() *Root { return n.root }
+
+// IsDir reports whether the node is a directory.
+func (n *Node) IsDir() bool { return n.flags&flagDir != 0 }
+
+// Mode returns the type and permission bits the node was created with
+// (kn->mode; chmod changes only the VFS inode's attributes).
+func (n *Node) Mode() uint32 { return n.mode }
+
+// Priv returns the node's private value.
+func (n *Node) Priv() any { return n.priv }
+
+// Ops returns a file's operations (nil for directories).
+func (n *Node) Ops() *Ops { return n.ops }
+
+// Name returns the node's name ("" for the root node).
+func (n *Node) Name() string {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	return n.name
+}
+
+// Parent returns the node's parent (nil for the root node).
+func (n *Node) Parent() *Node {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	return n.parent
+}
+
+// Inode returns the VFS inode that currently shows the node.
+func (n *Node) Inode() *vfs.Inode {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	return n.inode
+}
+
+// Path returns the node's path from the root node ("/" for the root).
+func (n *Node) Path() string {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	return n.pathLocked()
+}
+
+func (n *Node) pathLocked() string {
+	if n.parent == nil {
+		return "/"
+	}
+	var parts []string
+	for p := n; p.parent != nil; p = p.parent {
+		parts = append(parts, p.name)
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(parts[i])
+	}
+	return b.String()
+}
+
+// Child returns the active child called name, or nil.
+func (n *Node) Child(name string) *Node {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	if c := n.children[name]; c != nil && c.isActive() {
+		return c
+	}
+	return nil
+}
+
+// Children returns a directory's active children in readdir order
+// (kernfs_name_hash, then name).
+func (n *Node) Children() []*Node {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	out := make([]*Node, 0, len(n.children))
+	for _, c := range n.children {
+		if c.isActive() {
+			out = append(out, c)
+		}
+	}
+	sortNodes(out)
+	return out
+}
+
+func sortNodes(ns []*Node) {
+	// Insertion sort: directories are small and this keeps the call
+	// allocation-free beyond the slice.
+	for i := 1; i < len(ns); i++ {
+		for j := i; j > 0 && less(ns[j].hash, ns[j].name, ns[j-1].hash, ns[j-1].name); j-- {
+			ns[j], ns[j-1] = ns[j-1], ns[j]
+		}
+	}
+}
+
+// Active reports whether the node is active: activated, not hidden and not
+// being removed (kernfs_active).
+func (n *Node) Active() bool { return n.isActive() }
+
+func (n *Node) isActive() bool { return n.active.Load() >= 0 }
+
+// Removed reports whether removal of the node has started.
+func (n *Node) Removed() bool {
+	n.root.mu.RLock()
+	defer n.root.mu.RUnlock()
+	return n.flags&flagRemoving != 0
+}
+
+// getActive is kernfs_get_active: atomic_inc_unless_negative.
+func (n *Node) getActive() bool {
+	for {
+		v := n.active.Load()
+		if v < 0 {
+			return false
+		}
+		if n.active.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// putActive is kernfs_put_active: the last active reference of a
+// deactivated node wakes the removers waiting for it.
+func (n *Node) putActive() {
+	if n.active.Add(-1) == deactivatedBias {
+		n.root.waitMu.Lock()
+		n.root.waitq.Broadcast()
+		n.root.waitMu.Unlock()
+	}
+}
+
+// GetActive takes an active reference (kernfs_get_active), as every file
+// operation does; false if the node is not active. Removal of the node
+// waits until it is dropped with [Node.PutActive], so never hold one while
+// removing the node or starting a transaction that does.
+func (n *Node) GetActive() bool { return n.getActive() }
+
+// PutActive drops an active reference taken with [Node.GetActive].
+func (n *Node) PutActive() { n.putActive() }
+
+// Get takes a plain reference (kernfs_get): it keeps the node's id
+// registered but does not keep it active or visible.
+func (n *Node) Get() {
+	if n.count.Add(1) <= 1 {
+		panic("kernfs: Get on a released node")
+	}
+}
+
+func (n *Node) tryGet() bool {
+	for {
+		v := n.count.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.count.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// Put drops a plain reference (kernfs_put). When the last one goes the
+// node's id leaves the root's id map and the node drops its reference on
+// its parent.
+func (n *Node) Put() {
+	for n != nil {
+		v := n.count.Add(-1)
+		if v > 0 {
+			return
+		}
+		if v < 0 {
+			panic("kernfs: Put of a node without references")
+		}
+		r := n.root
+		r.mu.Lock()
+		if r.ids[uint32(n.id)] == n {
+			delete(r.ids, uint32(n.id))
+		}
+		parent := n.parent
+		r.mu.Unlock()
+		n = parent
+	}
+}
+
+// CreateDir creates a directory in parent (kernfs_create_dir_ns). It is
+// activated at once unless the root has CreateDeactivated. t is the
+// caller's transaction, or nil to run one.
+func (r *Root) CreateDir(t *vfs.Txn, parent *Node, name string, a Attr) (*Node, error) {
+	return r.create(t, parent, name, vfs.S_IFDIR|a.Mode&vfs.S_IALLUGO, a, nil)
+}
+
+// CreateFile creates a file with ops in parent (__kernfs_create_file). It
+// is activated at once unless the root has CreateDeactivated.
+func (r *Root) CreateFile(t *vfs.Txn, parent *Node, name string, a Attr, ops *Ops) (*Node, error) {
+	if ops == nil {
+		ops = &Ops{}
+	}
+	return r.create(t, parent, name, vfs.S_IFREG|a.Mode&vfs.S_IALLUGO, a, ops)
+}
+
+func (r *Root) create(t *vfs.Txn, parent *Node, name string, mode uint32, a Attr, ops *Ops) (n *Node, err error) {
+	if parent == nil || parent.root != r {
+		return nil, unix.EINVAL
+	}
+	if !parent.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	err = r.txn(t, func(t *vfs.Txn) error {
+		r.mu.Lock()
+		// The id is taken before the name is checked, as in the kernel: a
+		// failed creation uses up an id.
+		n = r.newNode(parent, name, mode, a.UID, a.GID, a.Priv)
+		if n == nil {
+			r.mu.Unlock()
+			return unix.ENOENT
+		}
+		n.size = a.Size
+		n.ops = ops
+		n.inode = r.newInode(t, n)
+		// kernfs_add_one.
+		if parent.flags&flagRemoving != 0 || parent.flags&flagLinked == 0 {
+			r.mu.Unlock()
+			n.Put()
+			n = nil
+			return unix.ENOENT
+		}
+		if _, dup := parent.children[name]; dup {
+			r.mu.Unlock()
+			n.Put()
+			n = nil
+			return unix.EEXIST
+		}
+		parent.children[name] = n
+		n.flags |= flagLinked
+		if r.flags&CreateDeactivated == 0 {
+			r.activateLocked(t, n)
+		}
+		r.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// newInode creates a VFS inode showing n. Caller holds r.mu inside t.
+func (r *Root) newInode(t *vfs.Txn, n *Node) *vfs.Inode {
+	a := vfs.InodeAttr{Ino: n.id, Mode: n.mode, UID: n.uid, GID: n.gid, Size: n.size, Private: n}
+	if n.IsDir() {
+		a.DirOps = dirOps{}
+	} else {
+		a.FileOps = n
+	}
+	return t.NewInode(r.sb, a)
+}
+
+// Activate makes n and every node below it that is not hidden or being
+// removed active and visible at once (kernfs_activate).
+func (r *Root) Activate(t *vfs.Txn, n *Node) {
+	_ = r.txn(t, func(t *vfs.Txn) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.activateLocked(t, n)
+		return nil
+	})
+}
+
+func (r *Root) activateLocked(t *vfs.Txn, n *Node) {
+	walkPost(n, func(pos *Node) { r.activateOne(t, pos) })
+}
+
+// activateOne is kernfs_activate_one plus linking the node's VFS inode into
+// its parent's VFS directory.
+func (r *Root) activateOne(t *vfs.Txn, n *Node) {
+	n.flags |= flagActivated
+	if n.isActive() || n.flags&(flagHidden|flagRemoving) != 0 || n.flags&flagLinked == 0 {
+		return
+	}
+	n.active.Add(deactivatedBias) // adding INT_MIN again removes the bias (two's complement)
+	if n.parent != nil && n.flags&flagInVFS == 0 {
+		t.AddChild(n.parent.inode, n.name, n.inode)
+		n.flags |= flagInVFS
+	}
+}
+
+// walkPost visits n's subtree in post-order (kernfs_next_descendant_post).
+// Caller holds r.mu.
+func walkPost(n *Node, fn func(*Node)) {
+	for _, c := range n.children {
+		walkPost(c, fn)
+	}
+	fn(n)
+}
+
+// deactivate takes n out of service: new active references fail, lookups
+// and readdir stop showing it. Caller holds r.mu inside t.
+func (r *Root) deactivate(t *vfs.Txn, n *Node) {
+	if n.isActive() {
+		n.active.Add(deactivatedBias)
+	}
+	if n.flags&flagInVFS != 0 {
+		t.DetachChild(n.parent.inode, n.name)
+		n.flags &^= flagInVFS
+	}
+}
+
+// Remove removes n and everything below it (kernfs_remove): the whole
+// subtree is deactivated and disappears from lookups and readdir at once;
+// then, once the transaction's lock is released, each node waits for the
+// operations in flight on it to finish (drain), still-open files get their
+// Release call, and the nodes leave the tree. Open files then see ENODEV.
+//
+// With a nil t, Remove runs its own transaction and returns after the
+// drain. With a caller's t, the drain runs in t.End. Either way the caller
+// must not hold an active reference on a node of the subtree (use
+// [OpenFile.RemoveSelf] from a file's own write handler). Removing a node
+// that is already gone does nothing; a second remover racing with the
+// first also waits for the drain.
+func (r *Root) Remove(t *vfs.Txn, n *Node) {
+	if n == nil {
+		return
+	}
+	_ = r.txn(t, func(t *vfs.Txn) error {
+		r.mu.Lock()
+		if n.flags&flagLinked == 0 || n == r.node {
+			r.mu.Unlock()
+			return nil
+		}
+		var nodes []*Node
+		walkPost(n, func(pos *Node) {
+			pos.flags |= flagRemoving
+			nodes = append(nodes, pos)
+		})
+		// Top first, so that the subtree vanishes in one step for
+		// anyone watching the tree.
+		for i := len(nodes) - 1; i >= 0; i-- {
+			r.deactivate(t, nodes[i])
+		}
+		for _, pos := range nodes {
+			pos.count.Add(1) // held until drained (kernfs_get(pos))
+		}
+		r.mu.Unlock()
+		t.Defer(func() { r.drainAndUnlink(nodes) })
+		return nil
+	})
+}
+
+// drainAndUnlink finishes a removal outside the VFS lock, node by node in
+// post-order.
+func (r *Root) drainAndUnlink(nodes []*Node) {
+	for _, pos := range nodes {
+		r.drain(pos)
+		r.mu.Lock()
+		unlinked := false
+		if pos.flags&flagLinked != 0 {
+			pos.flags &^= flagLinked
+			if p := pos.parent; p != nil && p.children[pos.name] == pos {
+				delete(p.children, pos.name)
+			}
+			unlinked = true
+		}
+		r.mu.Unlock()
+		if unlinked {
+			pos.Put() // the base reference
+		}
+		pos.Put()
+	}
+}
+
+// drain is kernfs_drain: wait for the active references in flight, then
+// release still-open files.
+func (r *Root) drain(n *Node) {
+	r.waitMu.Lock()
+	for n.active.Load() != deactivatedBias {
+		r.waitq.Wait()
+	}
+	r.waitMu.Unlock()
+	r.drainOpenFiles(n)
+}
+
+// Show hides (show == false) or shows again a file (kernfs_show). A hidden
+// file is deactivated and drained like a removed one but keeps its place,
+// id and open files; showing it makes it active and visible again, and
+// files opened before it was hidden work again.
+func (r *Root) Show(t *vfs.Txn, n *Node, show bool) {
+	if n == nil || n.IsDir() {
+		return
+	}
+	_ = r.txn(t, func(t *vfs.Txn) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if show {
+			if n.flags&flagHidden == 0 {
+				return nil
+			}
+			n.flags &^= flagHidden
+			if n.flags&flagActivated != 0 && n.flags&flagInVFS == 0 {
+				// The old VFS inode was detached (and dies with its
+				// last open file); a fresh one with the same inode
+				// number takes its place, as an iget would.
+				old := n.inode
+				n.inode = r.newInode(t, n)
+				t.SetMode(n.inode, old.Mode()&vfs.S_IALLUGO)
+			}
+			r.activateOne(t, n)
+			return nil
+		}
+		if n.flags&flagHidden != 0 {
+			return nil
+		}
+		n.flags |= flagHidden
+		r.deactivate(t, n)
+		n.count.Add(1)
+		t.Defer(func() {
+			r.drain(n)
+			n.Put()
+		})
+		return nil
+	})
+}
+
+// Rename moves n to newName in newParent (kernfs_rename_ns), for roots
+// whose SyscallOps.Rename allows it.
+func (r *Root) Rename(t *vfs.Txn, n, newParent *Node, newName string) error {
+	if err := checkName(newName); err != nil {
+		return err
+	}
+	var old *Node
+	err := r.txn(t, func(t *vfs.Txn) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if n.parent == nil || n.flags&flagRemoving != 0 || newParent.flags&flagRemoving != 0 {
+			return unix.ENOENT
+		}
+		if !newParent.IsDir() {
+			return unix.ENOTDIR
+		}
+		if n.parent == newParent && n.name == newName {
+			return nil
+		}
+		if _, dup := newParent.children[newName]; dup {
+			return unix.EEXIST
+		}
+		for p := newParent; p != nil; p = p.parent {
+			if p == n {
+				return unix.EINVAL
+			}
+		}
+		if n.flags&flagInVFS != 0 {
+			if err := vfs.SimpleRename(t, n.parent.inode, n.name, newParent.inode, newName, 0); err != nil {
+				return err
+			}
+		}
+		delete(n.parent.children, n.name)
+		if n.parent != newParent {
+			newParent.count.Add(1)
+			old = n.parent
+			n.parent = newParent
+		}
+		n.name = newName
+		n.hash = NameHash(newName)
+		newParent.children[newName] = n
+		return nil
+	})
+	if old != nil {
+		old.Put()
+	}
+	return err
+}
+
+// Notify is kernfs_notify: pollers of the file see an event, and watchers
+// hear IN_MODIFY on the file (with its directory and name, as fsnotify's
+// FS_EVENT_ON_CHILD). t is the caller's transaction or nil.
+func (r *Root) Notify(t *vfs.Txn, n *Node) {
+	if n == nil || n.IsDir() {
+		return
+	}
+	if on := n.open.Load(); on != nil {
+		on.event.Add(1)
+	}
+	_ = r.txn(t, func(t *vfs.Txn) error {
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		if !n.isActive() || n.parent == nil {
+			return nil
+		}
+		t.Notify(vfs.Event{Mask: unix.IN_MODIFY, Dir: n.parent.inode, Name: n.name, Inode: n.inode})
+		return nil
+	})
+}
