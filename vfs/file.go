@@ -43,9 +43,10 @@ type File struct {
 	flags  int
 	caller Caller
 
-	mu     sync.Mutex // f_pos_lock
-	pos    int64
-	closed bool
+	mu        sync.Mutex // f_pos_lock
+	pos       int64
+	closed    bool
+	truncated bool // by O_TRUNC: IN_MODIFY follows IN_OPEN
 
 	// Private belongs to the file operations (a seq_file buffer, say).
 	Private any

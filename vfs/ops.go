@@ -968,13 +968,11 @@ func (t *Txn) open(c *Caller, in *Inode, d *dirent, flags int, created bool) (*F
 	in.refs++
 	f := &File{v: t.v, inode: in, dent: d, flags: flags, caller: *c}
 	if flags&unix.O_TRUNC != 0 && in.Type() == S_IFREG && !created {
-		// handle_truncate: notify_change(ATTR_SIZE) is an IN_MODIFY
-		// even when the file was empty.
 		if err := t.truncate(c, in, d, 0); err != nil {
 			t.Put(in)
 			return nil, err
 		}
-		t.Notify(inodeEvent(unix.IN_MODIFY, in, d))
+		f.truncated = true
 	}
 	// IN_OPEN is delivered by finishOpen once f_op->open has succeeded.
 	return f, nil
@@ -992,6 +990,12 @@ func (v *VFS) finishOpen(f *File) error {
 	}
 	if v.notifying() {
 		v.deliver(v.fileEvent(f, unix.IN_OPEN))
+		if f.truncated {
+			// handle_truncate runs after the open: its
+			// notify_change(ATTR_SIZE) is an IN_MODIFY, even when the
+			// file was empty.
+			v.deliver(v.fileEvent(f, unix.IN_MODIFY))
+		}
 	}
 	return nil
 }

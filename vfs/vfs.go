@@ -349,7 +349,38 @@ func (v *VFS) Unmount(c *Caller, path string) error {
 }
 
 // killTree drops every link in a detached subtree (kill_litter_super).
-func (t *Txn) killTree(dir *Inode) {
+// First every inode of the tree hears Unmounted once, newest first as
+// fsnotify_unmount_inodes walks sb->s_inodes (by inode number, which grows
+// with creation).
+func (t *Txn) killTree(root *Inode) {
+	seen := make(map[*Inode]bool)
+	var all []*Inode
+	var collect func(dir *Inode)
+	collect = func(dir *Inode) {
+		seen[dir] = true
+		all = append(all, dir)
+		for _, d := range dir.children {
+			if c := d.inode; !seen[c] {
+				if c.IsDir() {
+					collect(c)
+				} else {
+					seen[c] = true
+					all = append(all, c)
+				}
+			}
+		}
+	}
+	collect(root)
+	sort.Slice(all, func(i, j int) bool { return all[i].ino > all[j].ino })
+	for _, in := range all {
+		t.q = append(t.q, txnItem{kind: itemUnmount, inode: in})
+	}
+	t.unlinkTree(root)
+}
+
+// unlinkTree drops every link of a subtree; inodes nothing references are
+// destroyed.
+func (t *Txn) unlinkTree(dir *Inode) {
 	names := make([]string, 0, len(dir.children))
 	for name := range dir.children {
 		names = append(names, name)
@@ -359,14 +390,12 @@ func (t *Txn) killTree(dir *Inode) {
 		child := dir.children[name].inode
 		delete(dir.children, name)
 		if child.IsDir() {
-			t.killTree(child)
+			t.unlinkTree(child)
 			continue
 		}
-		t.q = append(t.q, txnItem{kind: itemUnmount, inode: child})
 		child.nlink--
 		t.maybeDestroy(child)
 	}
-	t.q = append(t.q, txnItem{kind: itemUnmount, inode: dir})
 	dir.nlink = 0
 	t.maybeDestroy(dir)
 }
