@@ -144,3 +144,15 @@ func nativeFiles(b *testing.B) []namedFile {
 	}
 	return []namedFile{{"tmpfs", f}}
 }
+
+// BenchmarkSupplementaryGroups is the cost that default_permissions saves
+// on every request: reading the caller's groups from /proc. fusefs pays it
+// only when the simulator refuses a non-root caller.
+func BenchmarkSupplementaryGroups(b *testing.B) {
+	pid := uint32(os.Getpid())
+	for i := 0; i < b.N; i++ {
+		if _, ok := supplementaryGroups(pid); !ok {
+			b.Fatal("no groups line")
+		}
+	}
+}

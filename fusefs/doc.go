@@ -34,13 +34,19 @@
 // EPERM) the request is retried once with the groups read from
 // /proc/PID/status, so both checks agree. The kernel applies the umask to
 // the modes of mkdir, mknod and create (FUSE_DONT_MASK is not negotiated),
-// so the vfs gets umask 0. Options.AllowOther lets other users reach the
+// so the vfs gets umask 0. Reading /proc/PID/status costs about as much as
+// a FUSE round trip (22 µs measured), which is why it is not done on every
+// request; default_permissions costs nothing measurable once attributes
+// are cached (docs/PERFORMANCE.md, "FUSE"). Options.AllowOther lets other users reach the
 // mount at all; without it the kernel turns them away.
 //
 // # Caching and invalidation
 //
 // The kernel caches lookups and attributes for Options.EntryTimeout and
-// AttrTimeout (an hour by default); negative lookups are never cached. The
+// AttrTimeout (an hour by default); negative lookups are never cached.
+// With timeouts of 0 every path walk costs a LOOKUP per component (and,
+// with default_permissions, a GETATTR per directory): open+read+close of
+// a file one directory deep measured 177–211 µs instead of 101 µs. The
 // timeouts are safe because every change is invalidated: a vfs.TreeWatcher
 // hears every change of a directory's entries, including kernfs removals
 // that no event reports, and a vfs.Notifier hears attribute changes. Both

@@ -53,13 +53,17 @@ type Options struct {
 
 	// Passthrough serves reads of files opened read-only from a snapshot:
 	// at open the whole output is rendered into a memfd that the kernel
-	// reads directly (FUSE passthrough), so a read costs no round trip.
-	// It changes semantics: the output is produced at open rather than at
-	// the first read, and an open file keeps returning its snapshot after
-	// the server removes the file, where the simulator would answer ENODEV.
-	// Files whose output exceeds 1 MiB, files already open with a snapshot
-	// (the kernel allows one backing file per inode) and kernels or
-	// callers without passthrough fall back to ordinary reads.
+	// reads directly (FUSE passthrough), so reads cost no round trip. It
+	// changes semantics, which is why it is off by default: the output is
+	// produced at open rather than at the first read; an open file keeps
+	// returning its snapshot after the server removes the file, where the
+	// simulator would answer ENODEV; opens that overlap share the first
+	// one's snapshot (the kernel allows one backing file per inode); and a
+	// write open while a snapshot is open fails with EBUSY (the kernel would
+	// refuse it with EIO). Output over 1 MiB, a read error while rendering,
+	// and kernels without passthrough fall back to ordinary reads. It did
+	// not make open+read+close faster on the machine measured (see
+	// docs/PERFORMANCE.md).
 	Passthrough bool
 
 	// Task, if set, maps the pid of the process behind a request to the
