@@ -41,6 +41,7 @@ type Inode struct {
 	ino uint64
 
 	mode  uint32 // type and permission bits
+	typ   uint32 // the S_IFMT bits of mode, which never change: read without the lock
 	uid   uint32
 	gid   uint32
 	nlink uint32
@@ -110,10 +111,10 @@ func (in *Inode) Private() any { return in.private }
 
 // IsDir reports whether the inode is a directory. The type never changes, so
 // no lock is needed.
-func (in *Inode) IsDir() bool { return in.mode&S_IFMT == S_IFDIR }
+func (in *Inode) IsDir() bool { return in.typ == S_IFDIR }
 
 // Type returns the S_IFMT bits. The type never changes.
-func (in *Inode) Type() uint32 { return in.mode & S_IFMT }
+func (in *Inode) Type() uint32 { return in.typ }
 
 // Mode returns the type and permission bits. Call it only with the VFS lock
 // held, as DirOps methods are; elsewhere use VFS.Getattr.

@@ -282,6 +282,7 @@ func (sb *Superblock) newInode(a InodeAttr, now time.Time) *Inode {
 		sb:      sb,
 		ino:     ino,
 		mode:    a.Mode,
+		typ:     a.Mode & S_IFMT,
 		uid:     a.UID,
 		gid:     a.GID,
 		nlink:   1,
