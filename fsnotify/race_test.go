@@ -15,11 +15,11 @@ import (
 
 // trackedMark counts its freeing calls.
 type trackedMark struct {
-	m      *fsnotify.Mark
-	inode  *vfs.Inode
-	freed  atomic.Int32
-	why    atomic.Uint32
-	early  atomic.Bool // freed by InodeRemoved while the inode was alive
+	m     *fsnotify.Mark
+	inode *vfs.Inode
+	freed atomic.Int32
+	why   atomic.Uint32
+	early atomic.Bool // freed by InodeRemoved while the inode was alive
 }
 
 // Many goroutines unlink, open and close files that carry marks while
