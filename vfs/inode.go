@@ -167,7 +167,11 @@ func (in *Inode) stat() Stat {
 		Ctime:   in.ctime,
 	}
 	if a, ok := in.fileOps.(StatAdjuster); ok {
-		a.AdjustStat(in, &st)
+		// A copy, so that st does not escape (and allocate) when there
+		// is no adjuster.
+		adj := st
+		a.AdjustStat(in, &adj)
+		return adj
 	}
 	return st
 }

@@ -91,11 +91,28 @@ func (v *VFS) walkParent(c *Caller, path string) (nameData, error) {
 
 func (w *walker) parent(dir *Inode, path string) (nameData, error) {
 	trailing := strings.HasSuffix(path, "/")
-	comps := splitPath(path)
-	if len(comps) == 0 {
+	end := len(path)
+	for end > 0 && path[end-1] == '/' {
+		end--
+	}
+	if end == 0 {
 		return nameData{dir: dir, kind: lastRoot, trailing: trailing}, nil
 	}
-	for _, comp := range comps[:len(comps)-1] {
+	start := strings.LastIndexByte(path[:end], '/') + 1
+	last := path[start:end]
+	// Every component before the last, without allocating.
+	for rest := path[:start]; ; {
+		i := 0
+		for i < len(rest) && rest[i] == '/' {
+			i++
+		}
+		rest = rest[i:]
+		if rest == "" {
+			break
+		}
+		j := strings.IndexByte(rest, '/')
+		comp := rest[:j]
+		rest = rest[j:]
 		next, err := w.step(dir, comp, true)
 		if err != nil {
 			return nameData{}, err
@@ -109,7 +126,6 @@ func (w *walker) parent(dir *Inode, path string) (nameData, error) {
 	if err := w.c.permission(dir, MayExec); err != nil {
 		return nameData{}, err
 	}
-	last := comps[len(comps)-1]
 	nd := nameData{dir: dir, name: last, trailing: trailing}
 	switch last {
 	case ".":
@@ -293,15 +309,4 @@ func (v *VFS) dotdot(dir *Inode) *Inode {
 		dir = mp
 	}
 	return dir.parent
-}
-
-func splitPath(path string) []string {
-	comps := strings.Split(path, "/")
-	out := comps[:0]
-	for _, c := range comps {
-		if c != "" {
-			out = append(out, c)
-		}
-	}
-	return out
 }
