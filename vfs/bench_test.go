@@ -112,7 +112,7 @@ func BenchmarkOpenClose(b *testing.B) {
 // nopNotifier makes the VFS build and deliver events.
 type nopNotifier struct{}
 
-func (nopNotifier) Notify(vfs.Event)         {}
+func (nopNotifier) Notify(vfs.Event)        {}
 func (nopNotifier) InodeRemoved(*vfs.Inode) {}
 func (nopNotifier) Unmounted(*vfs.Inode)    {}
 
