@@ -464,3 +464,32 @@ func TestPassthrough(t *testing.T) {
 	// Opens 10 (shared), 11 (EBUSY) and 12 (EINVAL) rendered unseen output.
 	assert.Equal(t, "gen open 13\nrc=0\n", string(rest), "the snapshot outlives the removal")
 }
+
+// TestServeWithoutRootOrHelper: a user who is not root, on a machine
+// without fusermount, gets an error that says why, before any mount is
+// tried.
+func TestServeWithoutRootOrHelper(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the helper as another user")
+	}
+	for _, bin := range []string{"fusermount3", "fusermount"} {
+		if _, err := exec.LookPath(bin); err == nil {
+			t.Skipf("%s is installed", bin)
+		}
+	}
+	// The test binary sits in a directory only root may enter.
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0755))
+	require.NoError(t, os.Chmod(dir, 0777))
+	bin := filepath.Join(dir, "helper")
+	data, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0755))
+	cmd := exec.Command(bin, dir)
+	cmd.Env = append(os.Environ(), helperEnv+"=serve")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Contains(t, string(out), "not root and neither fusermount3 nor fusermount is installed")
+}

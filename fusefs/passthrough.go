@@ -62,10 +62,13 @@ func (st *snapState) acquire() bool {
 // A write open while a snapshot is open is refused with EBUSY (the kernel
 // would answer EIO).
 func (s *Server) openSnapshot(ctx context.Context, h *fileHandle, readOnly bool) syscall.Errno {
+	fc, ok := ctx.(*fuse.Context)
+	if !ok {
+		return 0 // not a FUSE request: nothing to reply to
+	}
 	st := &h.n.snap
 	busy := st.acquire()
 	defer st.mu.Unlock()
-	fc, _ := ctx.(*fuse.Context)
 	switch {
 	case busy && !readOnly:
 		return unix.EBUSY
@@ -75,11 +78,10 @@ func (s *Server) openSnapshot(ctx context.Context, h *fileHandle, readOnly bool)
 		h.backingID = st.backingID
 		s.pending.Store(fc.Cancel, st.backingID)
 		return 0
-	case !readOnly || fc == nil:
+	case !readOnly:
 		return 0
 	}
-	id, ok := s.snapshot(h)
-	if ok {
+	if id, ok := s.snapshot(h); ok {
 		st.users = 1
 		st.backingID = id
 		h.backingID = id
