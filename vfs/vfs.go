@@ -304,7 +304,9 @@ func (sb *Superblock) newInode(a InodeAttr, now time.Time) *Inode {
 	return in
 }
 
-// Mount mounts sb on the directory at path.
+// Mount mounts sb on the directory at path: EPERM unless privileged
+// (may_mount, after the walk), ENOTDIR on a non-directory, EBUSY if sb is
+// already mounted (one superblock, one mount).
 func (v *VFS) Mount(c *Caller, path string, sb *Superblock) error {
 	t := v.Begin()
 	defer t.End()
@@ -312,11 +314,18 @@ func (v *VFS) Mount(c *Caller, path string, sb *Superblock) error {
 	if err != nil {
 		return &PathError{Op: "mount", Path: path, Err: err}
 	}
+	if !c.privileged() {
+		return &PathError{Op: "mount", Path: path, Err: unix.EPERM}
+	}
 	if !mp.IsDir() {
 		return &PathError{Op: "mount", Path: path, Err: unix.ENOTDIR}
 	}
 	if mp.mounted != nil || sb.mountpoint != nil || sb == v.root {
 		return &PathError{Op: "mount", Path: path, Err: unix.EBUSY}
+	}
+	if sb.root.destroyed.Load() || sb.root.nlink == 0 {
+		// Unmounting killed it (kill_litter_super): nothing to mount.
+		return &PathError{Op: "mount", Path: path, Err: unix.EINVAL}
 	}
 	mp.mounted = sb
 	sb.mountpoint = mp
@@ -327,7 +336,9 @@ func (v *VFS) Mount(c *Caller, path string, sb *Superblock) error {
 // Unmount detaches the superblock mounted at path and destroys every inode
 // in it that nothing else references: watchers hear IN_UNMOUNT, the file
 // system evicts the inodes (bpffs drops every pin). Open files keep their
-// inodes until they are closed.
+// inodes until they are closed: this is umount2(MNT_DETACH); a plain
+// umount(2) would fail with EBUSY while files are open. EPERM unless
+// privileged, then EINVAL if nothing is mounted there (can_umount).
 func (v *VFS) Unmount(c *Caller, path string) error {
 	t := v.Begin()
 	defer t.End()
@@ -335,12 +346,12 @@ func (v *VFS) Unmount(c *Caller, path string) error {
 	if err != nil {
 		return &PathError{Op: "umount", Path: path, Err: err}
 	}
+	if !c.privileged() {
+		return &PathError{Op: "umount", Path: path, Err: unix.EPERM}
+	}
 	sb := in.mounted
 	if sb == nil {
 		return &PathError{Op: "umount", Path: path, Err: unix.EINVAL}
-	}
-	if !c.privileged() {
-		return &PathError{Op: "umount", Path: path, Err: unix.EPERM}
 	}
 	in.mounted = nil
 	in.refs--
