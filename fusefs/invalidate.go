@@ -112,12 +112,15 @@ func (inv *invalidator) run() {
 // process sends what a batch of changes needs. The go-fuse tree of a node
 // records the names the kernel has looked up in it: go-fuse adds an entry
 // before it answers a LOOKUP (or a create) and drops it when the kernel
-// drops the dentry (unlink, rmdir, rename, forget). So a name missing
-// from it has no positive dentry in the kernel, and with negative entries
-// never cached (NegativeTimeout 0) there is nothing to invalidate; a name
-// that maps to the very node the change installed is already right. Every
-// other case gets NOTIFY_DELETE (which also tells inotify watchers on the
-// mount) or NOTIFY_INVAL_ENTRY.
+// drops the dentry (unlink, rmdir, rename, forget). A name that maps to
+// the very node an addition installed is already right in the kernel and
+// is skipped. Everything else is announced, even a name the tree does not
+// have: a LOOKUP that read the simulator before the change may still be on
+// its way, and go-fuse adds its entry only after this check. The kernel
+// holds the directory's lock during that LOOKUP and a notification takes
+// it, so announcing after the check always lands after the stale reply.
+// A removal gets NOTIFY_DELETE when the kernel's node is known (it also
+// tells inotify watchers on the mount), otherwise NOTIFY_INVAL_ENTRY.
 func (inv *invalidator) process(batch []invalItem) {
 	s := inv.s
 	attrs := make(map[*node]struct{})
@@ -149,9 +152,6 @@ func (inv *invalidator) process(batch []invalItem) {
 				continue // the kernel has never seen the directory
 			}
 			cur := dn.GetChild(it.name)
-			if cur == nil {
-				continue
-			}
 			if cn != nil && cur == cn.EmbeddedInode() {
 				if !it.removed {
 					continue
