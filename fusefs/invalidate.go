@@ -3,6 +3,7 @@ package fusefs
 import (
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/simfs/simfs/vfs"
 	"golang.org/x/sys/unix"
@@ -167,9 +168,26 @@ func (inv *invalidator) process(batch []invalItem) {
 	}
 	for n := range attrs {
 		// Offset -1: attributes only (direct-I/O files have no pages).
-		inv.check(n.NotifyContent(-1, 0))
+		errno := n.NotifyContent(-1, 0)
+		if errno == syscall.ENOENT && time.Since(time.Unix(0, n.born.Load())) < freshNode {
+			// The kernel does not know the inode yet: the reply that
+			// introduces it, with attributes read before this change,
+			// may still be on its way, and the kernel would cache them
+			// for the whole timeout. Try again once it has landed.
+			time.AfterFunc(freshRetry, func() { inv.push(invalItem{kind: invalAttr, child: n.in}) })
+			continue
+		}
+		inv.check(errno)
 	}
 }
+
+// A node is fresh for freshNode after it was made; attribute
+// invalidations the kernel cannot apply yet are retried every freshRetry
+// meanwhile.
+const (
+	freshNode  = 100 * time.Millisecond
+	freshRetry = time.Millisecond
+)
 
 // check logs a refused notification. ENOENT (the kernel no longer has the
 // entry or inode) is normal, and so are the errors of a connection that

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,9 @@ type node struct {
 	// forgotten is set when the kernel dropped the node while the vfs
 	// inode still lives; guarded by srv.mu.
 	forgotten bool
+	// born is when the node was made; its first reply may still be on
+	// the way to the kernel for a moment (see invalidator.process).
+	born atomic.Int64 // UnixNano
 	// snap is the passthrough backing file (Options.Passthrough).
 	snap snapState
 }
@@ -76,12 +80,15 @@ func (s *Server) child(ctx context.Context, parent *node, in *vfs.Inode) *fs.Ino
 	defer s.mu.Unlock()
 	if n := s.nodes[in]; n != nil {
 		if n.forgotten {
+			// The kernel learns the node anew.
 			n.forgotten = false
 			s.nforgotten--
+			n.born.Store(time.Now().UnixNano())
 		}
 		return n.EmbeddedInode()
 	}
 	n := &node{srv: s, in: in}
+	n.born.Store(time.Now().UnixNano())
 	// Gen is unique per node so that go-fuse never merges this node with
 	// an older one of the same inode number (a number the simulator
 	// reused): Server.nodes alone decides identity.
@@ -156,10 +163,13 @@ func unixTime(t time.Time) (uint64, uint32) {
 }
 
 // entry fills out with the attributes of in and returns its node.
+// The node exists before the attributes are read, so that a change made
+// in between finds it to invalidate (see invalidator.process).
 func (n *node) entry(ctx context.Context, in *vfs.Inode, out *fuse.EntryOut) *fs.Inode {
+	ch := n.srv.child(ctx, n, in)
 	st := n.srv.v.Getattr(in)
 	fillAttr(&st, &out.Attr)
-	return n.srv.child(ctx, n, in)
+	return ch
 }
 
 // Lookup is a path walk's step: search permission on the directory, then
