@@ -15,6 +15,13 @@
 // dentry cache: the tree is authoritative, as it is for ramfs-like file
 // systems whose dentries are pinned.
 //
+// A directory entry is also what Linux calls a dentry as far as events go:
+// an open [File] remembers the entry it was opened through, which follows
+// renames and keeps its last name when unlinked, so that events about the
+// file reach watchers of its directory under its current name
+// ([Event.Dir], [Event.Name], fsnotify_parent). The working directory
+// that [VFS.Chdir] sets is a reference, as a task's fs->pwd is.
+//
 // File-system behaviour comes from two small interfaces set per inode:
 // [DirOps] (what Linux calls a directory's inode_operations) and [FileOps]
 // (file_operations). [NoDirOps] answers every directory operation the way the
@@ -33,7 +40,21 @@
 //     reference there). Both run after the VFS lock is released, from the
 //     goroutine that dropped the last link or reference, before the system
 //     call that caused it returns; they may take other file systems' locks
-//     and start new VFS transactions.
+//     and start new VFS transactions. Events come in Linux's order: unlink
+//     gives IN_ATTRIB on the file, IN_DELETE_SELF if it died, IN_DELETE on
+//     the directory, then the eviction; a rename over a file gives
+//     IN_MOVED_FROM, IN_MOVED_TO, IN_ATTRIB on the target, IN_MOVE_SELF,
+//     then the target's IN_DELETE_SELF; an open file's death waits for its
+//     close (IN_CLOSE_* first). The differential tests in this package
+//     and in fsnotify check these against the running kernel.
+//   - A directory's own entry and its inode are one: Linux reports an
+//     unlinked file's IN_DELETE_SELF when the last dentry referring to it
+//     goes, which can be before the last close when the file was opened
+//     through another hard link; simfs has no dentries of its own and
+//     reports it at the last close.
+//   - Unmounting ([VFS.Unmount], umount2 with MNT_DETACH) tells the
+//     Notifier Unmounted for every inode of the tree, newest first, then
+//     drops every link; open files keep their inodes until closed.
 //
 // # Locking
 //
@@ -51,7 +72,21 @@
 // # Left out
 //
 // Page cache, data blocks (size is an attribute only), xattrs (EOPNOTSUPP),
-// ACLs and capabilities other than "uid 0 is privileged", user and mount
-// namespaces, bind mounts and mounting one superblock twice, O_PATH, file
-// locks, mmap, atime updates on read.
+// ACLs and capabilities other than "uid 0 is privileged" (so the fs
+// capabilities that setfsuid drops go with the uid), user and mount
+// namespaces, bind mounts and mounting one superblock twice, a busy
+// umount (EBUSY), O_PATH, O_TMPFILE, file locks, mmap, blocking FIFO
+// opens, atime updates on read, fs.protected_symlinks/regular/fifos (the
+// test machine has them off; protected_hardlinks is on and modelled),
+// IN_ACCESS for getdents (ReadDir has no open file). A truncation that also
+// drops setuid bits reports IN_ATTRIB and IN_MODIFY as two events where
+// Linux sends one with both bits.
+//
+// # Tests
+//
+// The tables in this package's tests run every operation both on simfs and,
+// as root, on the kernel's ramfs and tmpfs (vfs/vfstest: a thread in a
+// private mount namespace with its own credentials), comparing each errno,
+// each stat, inode identity and the whole tree after every step; without
+// root they check simfs against the same expectations.
 package vfs
