@@ -153,17 +153,26 @@ func (inv *invalidator) process(batch []invalItem) {
 				continue // the kernel has never seen the directory
 			}
 			cur := dn.GetChild(it.name)
-			if cn != nil && cur == cn.EmbeddedInode() {
-				if !it.removed {
-					continue
-				}
+			mine := cn != nil && cur == cn.EmbeddedInode()
+			switch {
+			case !it.removed && mine:
+				continue
+			case it.removed && mine:
 				// ENOTEMPTY: a directory whose children the kernel
 				// still caches; NOTIFY_INVAL_ENTRY drops the subtree.
-				if errno := dn.NotifyDelete(it.name, cur); errno == 0 || errno == syscall.ENOENT {
-					continue
+				if errno := dn.NotifyDelete(it.name, cur); errno != 0 && errno != syscall.ENOENT {
+					inv.check(dn.NotifyEntry(it.name))
 				}
+				// Keep go-fuse's tree in step (it only hears of removals
+				// the kernel asks for). Should a LOOKUP re-add the name in
+				// between, the entry goes missing from the tree, which
+				// costs at most a needless notification later.
+				if dn.GetChild(it.name) == cur {
+					dn.RmChild(it.name)
+				}
+			default:
+				inv.check(dn.NotifyEntry(it.name))
 			}
-			inv.check(dn.NotifyEntry(it.name))
 		}
 	}
 	for n := range attrs {
