@@ -11,14 +11,17 @@ import (
 const goldenRatio64 = 0x61C8864680B583EB
 
 // NameHash is kernfs_name_hash for a node without a namespace tag: the
-// dcache string hash (init_name_hash(0), partial_name_hash over the bytes as
-// the signed chars x86 has, end_name_hash = hash_long(hash, 32) on 64-bit)
-// cut to 31 bits, with 0, 1 and INT_MAX reserved for ".", ".." and the end
-// of a directory. Directories list their entries in (hash, name) order.
+// dcache string hash (init_name_hash(0), partial_name_hash over the bytes,
+// end_name_hash = hash_long(hash, 32) on 64-bit) cut to 31 bits, with 0, 1
+// and INT_MAX reserved for ".", ".." and the end of a directory.
+// Directories list their entries in (hash, name) order. The bytes are
+// unsigned: Linux builds with -funsigned-char since 6.2 (before that, x86's
+// signed char hashed bytes >= 0x80 differently; the differential test in
+// package cgroup checks names with such bytes against the running kernel).
 func NameHash(name string) uint32 {
 	var h uint64
 	for i := 0; i < len(name); i++ {
-		c := uint64(int64(int8(name[i]))) // char is signed on x86
+		c := uint64(name[i])
 		h = (h + (c << 4) + (c >> 4)) * 11
 	}
 	e := uint32((h * goldenRatio64) >> 32)
