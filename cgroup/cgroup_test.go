@@ -644,7 +644,11 @@ func TestSubtreeControl(t *testing.T) {
 		{"hugetlb", 0, unix.EINVAL},
 		{"xhugetlb", 0, unix.EINVAL},
 		{"+", 0, unix.EINVAL},
-		{"+memory", 0, unix.EINVAL},
+		{"+memory", 0, unix.ENOENT}, // known, but bound to a v1 hierarchy
+		{"+io", 0, unix.ENOENT},
+		{"+blkio", 0, unix.EINVAL}, // the v1 name
+		{"+cpuacct", 0, unix.EINVAL},
+		{"-memory", 7, 0},
 		{"+foo", 0, unix.EINVAL},
 		{"+hugetlb", 0, unix.ENOENT},
 		{"+perf_event", 0, unix.ENOENT},
@@ -935,7 +939,7 @@ func TestLookupAndHooks(t *testing.T) {
 	require.False(t, c.IsDescendantOf(x))
 	require.NoError(t, e.h.Rmdir(e.c, x))
 	require.ErrorIs(t, e.h.Rmdir(e.c, e.h.Root()), unix.EBUSY)
-	require.Len(t, e.h.Subsystems(), 2)
+	require.Len(t, e.h.Subsystems(), 7)
 	require.Same(t, e.v, e.h.VFS())
 	require.NotNil(t, e.h.Kernfs())
 	require.Same(t, e.h, c.Hierarchy())

@@ -490,6 +490,9 @@ func writeMaxDepth(h *Hierarchy, cg *Cgroup, of *kernfs.OpenFile, buf string) er
 func showStat(h *Hierarchy, cg *Cgroup, m *seqfile.Buffer) error {
 	m.Printf("nr_descendants %d\n", cg.nrDescendants)
 	for i, s := range h.ss {
+		if s.V1 {
+			continue
+		}
 		n := int32(0)
 		if cg.css&(1<<i) != 0 {
 			n = cg.ssDescendants[i] + 1
@@ -498,6 +501,9 @@ func showStat(h *Hierarchy, cg *Cgroup, m *seqfile.Buffer) error {
 	}
 	m.Printf("nr_dying_descendants %d\n", cg.nrDyingDescendants)
 	for i, s := range h.ss {
+		if s.V1 {
+			continue
+		}
 		m.Printf("nr_dying_subsys_%s %d\n", s.Name, cg.nrDyingSubsys[i])
 	}
 	return nil

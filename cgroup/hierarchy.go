@@ -17,13 +17,16 @@ const SuperMagic = 0x63677270
 // maxSubsys is CGROUP_SUBSYS_COUNT's bound: masks are 16 bits.
 const maxSubsys = 16
 
-// Subsys describes a controller bound to the hierarchy. Only its presence
-// is simulated: it shows in cgroup.controllers, can be enabled in
+// Subsys describes a controller the kernel knows on cgroup v2 (compiled in
+// and having v2 files, or implicit). Only its presence is simulated: one
+// bound to the hierarchy shows in cgroup.controllers, can be enabled in
 // cgroup.subtree_control, gets a css in the cgroups it is enabled for
 // (counted in cgroup.stat) and brings the no-internal-process and threaded
-// rules with it; it creates no interface files.
+// rules with it; it creates no interface files. One bound to a v1
+// hierarchy (V1) is only a name cgroup.subtree_control recognizes:
+// enabling it is ENOENT, disabling it a no-op.
 type Subsys struct {
-	// Name is the controller's name ("memory", "pids", ...).
+	// Name is the controller's v2 name ("memory", "io", "pids", ...).
 	Name string
 	// Implicit is implicit_on_dfl (perf_event): enabled everywhere,
 	// never listed in cgroup.controllers, cannot be enabled with "+".
@@ -31,17 +34,24 @@ type Subsys struct {
 	// Threaded is a controller that works in threaded subtrees (cpu,
 	// cpuset, perf_event, pids).
 	Threaded bool
+	// V1 means the controller is bound to a v1 hierarchy, not this one.
+	V1 bool
 }
 
-// DefaultSubsystems returns the controllers bound to cgroup v2 on the
-// machine simfs was checked against (Linux 6.18, with cpu, cpuacct,
-// cpuset, memory, devices, freezer, blkio and pids mounted as v1
-// hierarchies and net_cls/net_prio having no v2 files): perf_event
-// (implicit) and hugetlb, in the kernel's subsystem id order.
+// DefaultSubsystems returns the controllers of the machine simfs was
+// checked against (Linux 6.18), in the kernel's subsystem id order:
+// cpuset, cpu, io, memory and pids are mounted as v1 hierarchies (cpuacct,
+// devices, freezer, net_cls and net_prio have no v2 files, so v2 never
+// names them), which leaves perf_event (implicit) and hugetlb on v2.
 func DefaultSubsystems() []Subsys {
 	return []Subsys{
+		{Name: "cpuset", Threaded: true, V1: true},
+		{Name: "cpu", Threaded: true, V1: true},
+		{Name: "io", V1: true},
+		{Name: "memory", V1: true},
 		{Name: "perf_event", Implicit: true, Threaded: true},
 		{Name: "hugetlb"},
+		{Name: "pids", Threaded: true, V1: true},
 	}
 }
 
@@ -72,7 +82,7 @@ type Hierarchy struct {
 	ss   []Subsys
 	opts Options
 
-	rootMask     uint16 // every bound subsystem
+	rootMask     uint16 // every subsystem bound to this hierarchy (root->subsys_mask)
 	implicitMask uint16 // cgrp_dfl_implicit_ss_mask
 	threadedMask uint16 // cgrp_dfl_threaded_ss_mask
 
@@ -112,6 +122,9 @@ func New(v *vfs.VFS, opts Options) (*Hierarchy, error) {
 			return nil, fmt.Errorf("cgroup: bad subsystem name %q: %w", s.Name, unix.EINVAL)
 		}
 		seen[s.Name] = true
+		if s.V1 {
+			continue
+		}
 		h.rootMask |= 1 << i
 		if s.Implicit {
 			h.implicitMask |= 1 << i
@@ -165,7 +178,7 @@ func (h *Hierarchy) Mount(c *vfs.Caller, path string) error {
 	return h.v.Mount(c, path, h.kr.Superblock())
 }
 
-// Subsystems returns the controllers bound to the hierarchy.
+// Subsystems returns the controllers the hierarchy knows.
 func (h *Hierarchy) Subsystems() []Subsys { return append([]Subsys(nil), h.ss...) }
 
 // Root returns the root cgroup.
