@@ -47,19 +47,22 @@
 // With timeouts of 0 every path walk costs a LOOKUP per component (and,
 // with default_permissions, a GETATTR per directory): open+read+close of
 // a file one directory deep measured 177–211 µs instead of 101 µs. The
-// timeouts are safe because every change is invalidated: a vfs.TreeWatcher
-// hears every change of a directory's entries, including kernfs removals
-// that no event reports, and a vfs.Notifier hears attribute changes. Both
-// callbacks only queue; one worker goroutine sends NOTIFY_DELETE,
-// NOTIFY_INVAL_ENTRY and NOTIFY_INVAL_INODE. The callbacks run in the
-// goroutine that made the change, which is often a FUSE request handler,
-// and the kernel holds the directory's (or the file's) lock until that
-// request is answered; a notification sent from the handler would wait for
-// that lock forever. The worker skips what the kernel cannot have cached
-// (see invalidator.process). Invalidation follows the change within
-// microseconds, not atomically with it; Server.Settle waits for it, for a
-// caller that changed the tree outside FUSE and must see the result at
-// once.
+// timeouts are safe because every change is invalidated: a
+// vfs.TreeWatcher hears every change of a directory's entries, including
+// kernfs removals that no event reports, and a vfs.Notifier hears
+// attribute changes. Both callbacks only queue; one worker goroutine sends
+// NOTIFY_DELETE, NOTIFY_INVAL_ENTRY and NOTIFY_INVAL_INODE. The callbacks
+// run in the goroutine that made the change, which is often a FUSE request
+// handler, and the kernel holds the directory's (or the file's) lock until
+// that request is answered; a notification sent from the handler would
+// wait for that lock forever. A notification sent later takes the lock
+// after any LOOKUP that read the simulator before the change has been
+// answered, so it always overrides that stale answer; an attribute
+// invalidation for an inode the kernel does not know yet (its first reply
+// may still be on its way) is retried for a short while. Invalidation
+// follows a change within microseconds, not atomically with it;
+// Server.Settle waits for it, for a caller that changed the tree outside
+// FUSE and must see the result at once.
 //
 // # Threading and locking
 //
@@ -107,4 +110,7 @@
 //     served on its own, its mountpoints appear as plain directories.
 //   - With Options.Passthrough (off by default) the semantics of a read
 //     change, see there.
+//   - As a non-root user the mount goes through fusermount3 or fusermount;
+//     that path is not exercised by the tests (the project's machines have
+//     neither and mount as root).
 package fusefs
