@@ -151,8 +151,9 @@ func (c *Caller) shouldDropSgid(in *Inode) bool {
 // killPriv is file_remove_privs / dentry_needs_remove_privs for a write or
 // truncation by c: without CAP_FSETID a regular file loses S_ISUID, and
 // S_ISGID when shouldDropSgid says so (notify_change with ATTR_FORCE: no
-// permission check). It reports whether the mode changed.
-func (t *Txn) killPriv(c *Caller, in *Inode, d *dirent) bool {
+// permission check). It reports whether the mode changed; the caller sends
+// the IN_ATTRIB.
+func (t *Txn) killPriv(c *Caller, in *Inode) bool {
 	if c.privileged() || in.Type() != S_IFREG {
 		return false
 	}
@@ -168,7 +169,6 @@ func (t *Txn) killPriv(c *Caller, in *Inode, d *dirent) bool {
 	}
 	in.mode = m
 	in.ctime = t.now
-	t.Notify(inodeEvent(unix.IN_ATTRIB, in, d))
 	return true
 }
 

@@ -47,11 +47,10 @@
 //     then the target's IN_DELETE_SELF; an open file's death waits for its
 //     close (IN_CLOSE_* first). The differential tests in this package
 //     and in fsnotify check these against the running kernel.
-//   - A directory's own entry and its inode are one: Linux reports an
-//     unlinked file's IN_DELETE_SELF when the last dentry referring to it
-//     goes, which can be before the last close when the file was opened
-//     through another hard link; simfs has no dentries of its own and
-//     reports it at the last close.
+//   - Linux reports an unlinked file's IN_DELETE_SELF when the last dentry
+//     referring to it goes, which can come before the last close when the
+//     file was opened through another hard link than the last one removed;
+//     simfs destroys inodes, not dentries, and reports it at the last close.
 //   - Unmounting ([VFS.Unmount], umount2 with MNT_DETACH) tells the
 //     Notifier Unmounted for every inode of the tree, newest first, then
 //     drops every link; open files keep their inodes until closed.
@@ -78,9 +77,7 @@
 // umount (EBUSY), O_PATH, O_TMPFILE, file locks, mmap, blocking FIFO
 // opens, atime updates on read, fs.protected_symlinks/regular/fifos (the
 // test machine has them off; protected_hardlinks is on and modelled),
-// IN_ACCESS for getdents (ReadDir has no open file). A truncation that also
-// drops setuid bits reports IN_ATTRIB and IN_MODIFY as two events where
-// Linux sends one with both bits.
+// IN_ACCESS for getdents (ReadDir has no open file).
 //
 // # Tests
 //

@@ -46,7 +46,7 @@ type File struct {
 	mu        sync.Mutex // f_pos_lock
 	pos       int64
 	closed    bool
-	truncated bool // by O_TRUNC: IN_MODIFY follows IN_OPEN
+	truncated uint32 // by O_TRUNC: the event (IN_MODIFY, |IN_ATTRIB) that follows IN_OPEN
 
 	// Private belongs to the file operations (a seq_file buffer, say).
 	Private any

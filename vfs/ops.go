@@ -968,11 +968,15 @@ func (t *Txn) open(c *Caller, in *Inode, d *dirent, flags int, created bool) (*F
 	in.refs++
 	f := &File{v: t.v, inode: in, dent: d, flags: flags, caller: *c}
 	if flags&unix.O_TRUNC != 0 && in.Type() == S_IFREG && !created {
-		if err := t.truncate(c, in, d, 0); err != nil {
+		killed, err := t.truncate(c, in, 0)
+		if err != nil {
 			t.Put(in)
 			return nil, err
 		}
-		f.truncated = true
+		f.truncated = unix.IN_MODIFY
+		if killed {
+			f.truncated |= unix.IN_ATTRIB
+		}
 	}
 	// IN_OPEN is delivered by finishOpen once f_op->open has succeeded.
 	return f, nil
@@ -990,30 +994,31 @@ func (v *VFS) finishOpen(f *File) error {
 	}
 	if v.notifying() {
 		v.deliver(v.fileEvent(f, unix.IN_OPEN))
-		if f.truncated {
+		if f.truncated != 0 {
 			// handle_truncate runs after the open: its
 			// notify_change(ATTR_SIZE) is an IN_MODIFY, even when the
 			// file was empty.
-			v.deliver(v.fileEvent(f, unix.IN_MODIFY))
+			v.deliver(v.fileEvent(f, f.truncated))
 		}
 	}
 	return nil
 }
 
 // truncate is do_truncate: an unprivileged caller's truncation also drops
-// S_ISUID and S_ISGID as a write would (dentry_needs_remove_privs).
-func (t *Txn) truncate(c *Caller, in *Inode, d *dirent, size int64) error {
-	t.killPriv(c, in, d)
+// S_ISUID and S_ISGID as a write would (dentry_needs_remove_privs), in the
+// same notify_change: killed says so, and the caller's event is then
+// IN_MODIFY|IN_ATTRIB.
+func (t *Txn) truncate(c *Caller, in *Inode, size int64) (killed bool, err error) {
 	if tr, ok := in.fileOps.(Truncater); ok {
 		ns, err := tr.Truncate(in, size)
 		if err != nil {
-			return err
+			return false, err
 		}
 		size = ns
 	}
 	in.size = size
 	in.touchCMtime(t.now)
-	return nil
+	return t.killPriv(c, in), nil
 }
 
 // Dirent is one directory entry. Seq orders entries by creation within a
@@ -1189,6 +1194,7 @@ func (t *Txn) setattr(c *Caller, in *Inode, d *dirent, a SetAttr) error {
 			return err
 		}
 	}
+	var mask uint32
 	if a.Size != nil {
 		switch {
 		case in.IsDir():
@@ -1198,8 +1204,12 @@ func (t *Txn) setattr(c *Caller, in *Inode, d *dirent, a SetAttr) error {
 		case *a.Size < 0:
 			return unix.EINVAL
 		}
-		if err := t.truncate(c, in, d, *a.Size); err != nil {
+		killed, err := t.truncate(c, in, *a.Size)
+		if err != nil {
 			return err
+		}
+		if killed {
+			mask |= unix.IN_ATTRIB
 		}
 	}
 	if a.UID != nil {
@@ -1231,7 +1241,6 @@ func (t *Txn) setattr(c *Caller, in *Inode, d *dirent, a SetAttr) error {
 	in.ctime = t.now
 	// fsnotify_change: a size change is IN_MODIFY, ids, mode and both
 	// times IN_ATTRIB, one time alone IN_ACCESS or IN_MODIFY.
-	var mask uint32
 	if a.UID != nil || a.GID != nil || a.Mode != nil {
 		mask |= unix.IN_ATTRIB
 	}

@@ -128,7 +128,9 @@ func (r *ramFile) Write(f *File, p []byte, off int64) (int, error) {
 	t := f.v.Begin()
 	// generic_file_write_iter: file_remove_privs, then the data (File.Write
 	// reports the IN_MODIFY).
-	t.killPriv(f.Caller(), f.inode, f.dent)
+	if t.killPriv(f.Caller(), f.inode) {
+		t.Notify(inodeEvent(unix.IN_ATTRIB, f.inode, f.dent))
+	}
 	f.inode.size = size
 	f.inode.touchCMtime(t.now)
 	t.End()
