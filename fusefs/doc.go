@@ -36,8 +36,8 @@
 // the modes of mkdir, mknod and create (FUSE_DONT_MASK is not negotiated),
 // so the vfs gets umask 0. Reading /proc/PID/status costs about as much as
 // a FUSE round trip (22 µs measured), which is why it is not done on every
-// request; default_permissions costs nothing measurable once attributes
-// are cached (docs/PERFORMANCE.md, "FUSE"). Options.AllowOther lets other users reach the
+// request; default_permissions adds no request once attributes are cached
+// (docs/PERFORMANCE.md, "FUSE"). Options.AllowOther lets other users reach the
 // mount at all; without it the kernel turns them away.
 //
 // # Caching and invalidation
