@@ -493,3 +493,29 @@ func TestServeWithoutRootOrHelper(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "%s", out)
 	assert.Contains(t, string(out), "not root and neither fusermount3 nor fusermount is installed")
 }
+
+// TestLessCommonOperations: xattrs, fsync, fallocate, SEEK_DATA and
+// O_TMPFILE get the answers Linux gives on bpffs/kernfs (and on ramfs for
+// fsync), not go-fuse's defaults.
+func TestLessCommonOperations(t *testing.T) {
+	v, root, _ := newTestFS()
+	_, mnt := mount(t, v, root, Options{})
+	r := helperCmd(t, "ops", filepath.Join(mnt, "gen"), mnt)
+	// ENOTSUP is EOPNOTSUPP on Linux.
+	assert.Equal(t, `getxattr=ENOTSUP
+setxattr=ENOTSUP
+listxattr=0 bytes
+removexattr=ENOTSUP
+fsync=EINVAL
+seek_data=EINVAL
+fallocate=ENOTSUP
+tmpfile=ENOTSUP
+fsyncdir=OK
+`, r.out)
+
+	rv, c := newRamfs()
+	writeServer(t, rv, c, "/f", 0644, "f\n")
+	_, rmnt := mount(t, rv, rv.Root(), Options{})
+	r = helperCmd(t, "ops", filepath.Join(rmnt, "f"), rmnt)
+	assert.Contains(t, r.out, "fsync=OK\n")
+}

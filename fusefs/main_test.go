@@ -42,6 +42,8 @@ func helper(mode string, args []string) int {
 		return 0
 	case "bench": // PATH N: open+read-to-EOF+close N times, prints nanoseconds
 		return benchReader(args[0], args[1])
+	case "ops": // FILE DIR: the less common system calls, one errno name each
+		return opsHelper(args[0], args[1])
 	case "serve": // DIR: serve a ramfs on DIR until killed
 		v := vfs.New(&vfs.RamFS{}, vfs.RamDirOps(), 0755, vfs.Options{})
 		srv, err := Serve(v, v.Root(), args[0], Options{})
@@ -59,6 +61,44 @@ func helper(mode string, args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2
+}
+
+func opsHelper(file, dir string) int {
+	out := func(name string, err error) { fmt.Printf("%s=%s\n", name, errnoName(err)) }
+	_, err := unix.Getxattr(file, "user.x", make([]byte, 64))
+	out("getxattr", err)
+	out("setxattr", unix.Setxattr(file, "user.x", []byte("v"), 0))
+	n, err := unix.Listxattr(file, make([]byte, 64))
+	if err == nil {
+		err = fmt.Errorf("%d bytes", n)
+	}
+	out("listxattr", err)
+	out("removexattr", unix.Removexattr(file, "user.x"))
+	fd, err := unix.Open(file, unix.O_RDONLY, 0)
+	if err != nil {
+		out("open", err)
+		return 1
+	}
+	out("fsync", unix.Fsync(fd))
+	_, err = unix.Seek(fd, 0, unix.SEEK_DATA)
+	out("seek_data", err)
+	unix.Close(fd)
+	if fd, err = unix.Open(file, unix.O_RDWR, 0); err == nil {
+		err = unix.Fallocate(fd, 0, 0, 4096)
+		unix.Close(fd)
+	}
+	out("fallocate", err)
+	fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR, 0600)
+	if err == nil {
+		unix.Close(fd)
+	}
+	out("tmpfile", err)
+	fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err == nil {
+		out("fsyncdir", unix.Fsync(fd))
+		unix.Close(fd)
+	}
+	return 0
 }
 
 func errnoName(err error) string {
