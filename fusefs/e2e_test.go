@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -518,4 +519,61 @@ fsyncdir=OK
 	_, rmnt := mount(t, rv, rv.Root(), Options{})
 	r = helperCmd(t, "ops", filepath.Join(rmnt, "f"), rmnt)
 	assert.Contains(t, r.out, "fsync=OK\n")
+}
+
+// TestAbortedConnectionReleasesFiles: when the connection ends with a
+// file still open (here aborted through fusectl), no RELEASE ever comes;
+// the server closes the file itself, so an unlinked inode held open dies.
+func TestAbortedConnectionReleasesFiles(t *testing.T) {
+	v, c := newRamfs()
+	writeServer(t, v, c, "/f", 0644, "f\n")
+	in := mustResolve(t, v, "/f")
+	srv, mnt := mount(t, v, v.Root(), Options{})
+	const ctl = "/sys/fs/fuse/connections"
+	if err := unix.Mount("fusectl", ctl, "fusectl", 0, ""); err == nil {
+		t.Cleanup(func() { _ = unix.Unmount(ctl, unix.MNT_DETACH) })
+	} else if !errors.Is(err, unix.EBUSY) {
+		t.Skipf("cannot mount fusectl: %v", err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+filepath.Join(mnt, "f")+"; rm "+filepath.Join(mnt, "f")+"; echo opened; read x")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "opened\n", line)
+	require.True(t, v.Alive(in), "open after unlink")
+
+	// The connection is named by the mount's device minor, read from
+	// mountinfo rather than by a stat of the mount from this process.
+	abort := filepath.Join(ctl, mountMinor(t, mnt), "abort")
+	require.NoError(t, os.WriteFile(abort, []byte("1"), 0))
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop after the abort")
+	}
+	assert.False(t, v.Alive(in), "the unlinked inode died when the server closed it")
+}
+
+// mountMinor returns the device minor of the mount on dir.
+func mountMinor(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == dir {
+			_, minor, ok := strings.Cut(f[2], ":")
+			require.True(t, ok, line)
+			return minor
+		}
+	}
+	t.Fatalf("%s not in mountinfo", dir)
+	return ""
 }

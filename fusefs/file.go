@@ -82,6 +82,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 
 func (s *Server) newHandle(ctx context.Context, n *node, f *vfs.File) (fs.FileHandle, uint32, syscall.Errno) {
 	h := &fileHandle{n: n, f: f}
+	s.track(h.f, true)
 	fl := s.fuseFlags()
 	if _, err := f.Seek(0, io.SeekCurrent); err == unix.ESPIPE {
 		h.stream = true
@@ -90,6 +91,7 @@ func (s *Server) newHandle(ctx context.Context, n *node, f *vfs.File) (fs.FileHa
 	if s.opts.Passthrough && !s.noPassthrough.Load() && !h.stream && f.Inode().Type() == vfs.S_IFREG {
 		// rawFS.Open adds FOPEN_PASSTHROUGH and the backing id.
 		if errno := s.openSnapshot(ctx, h, f.Flags()&unix.O_ACCMODE == unix.O_RDONLY); errno != 0 {
+			s.track(f, false)
 			_ = f.Close()
 			return nil, 0, errno
 		}
@@ -174,6 +176,7 @@ func (n *node) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno {
 }
 
 func (h *fileHandle) release() {
+	h.n.srv.track(h.f, false)
 	if h.backingID != 0 {
 		h.n.srv.releaseSnapshot(h)
 	}
@@ -266,6 +269,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	n.srv.track(f, true)
 	return &dirHandle{n: n, f: f}, 0, 0
 }
 
@@ -340,4 +344,7 @@ func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno { 
 // Releasedir closes the directory.
 func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) { d.release() }
 
-func (d *dirHandle) release() { _ = d.f.Close() }
+func (d *dirHandle) release() {
+	d.n.srv.track(d.f, false)
+	_ = d.f.Close()
+}

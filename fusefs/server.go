@@ -92,6 +92,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	nodes      map[*vfs.Inode]*node
+	open       map[*vfs.File]struct{} // files the kernel has not released
 	gen        uint64
 	nforgotten int
 
@@ -125,6 +126,7 @@ func Serve(v *vfs.VFS, root *vfs.Inode, dir string, opts Options) (*Server, erro
 		entryTimeout: timeout(opts.EntryTimeout),
 		attrTimeout:  timeout(opts.AttrTimeout),
 		nodes:        make(map[*vfs.Inode]*node),
+		open:         make(map[*vfs.File]struct{}),
 		done:         make(chan struct{}),
 	}
 	if s.log == nil {
@@ -167,6 +169,7 @@ func Serve(v *vfs.VFS, root *vfs.Inode, dir string, opts Options) (*Server, erro
 	s.inval.start(s)
 	go func() {
 		srv.Serve()
+		s.closeOrphans()
 		s.inval.stop()
 		close(s.done)
 	}()
@@ -176,6 +179,34 @@ func Serve(v *vfs.VFS, root *vfs.Inode, dir string, opts Options) (*Server, erro
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// track records a vfs.File the kernel holds (add) or released.
+func (s *Server) track(f *vfs.File, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.open[f] = struct{}{}
+	} else {
+		delete(s.open, f)
+	}
+}
+
+// closeOrphans closes the files the kernel never released: a connection
+// that ends with files open (aborted, or the server's process going away
+// in a test) sends no RELEASE, and the simulator must not keep their
+// inodes alive.
+func (s *Server) closeOrphans() {
+	s.mu.Lock()
+	files := make([]*vfs.File, 0, len(s.open))
+	for f := range s.open {
+		files = append(files, f)
+	}
+	s.open = make(map[*vfs.File]struct{})
+	s.mu.Unlock()
+	for _, f := range files {
+		_ = f.Close()
+	}
 }
 
 // canMount says why a mount cannot work before trying one.
