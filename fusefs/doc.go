@@ -78,7 +78,9 @@
 // (non-persistent: the kernel's FORGET drops it), so hard links share a
 // node id. Nodes hold no vfs reference: the kernel caching an inode must
 // not keep a simulated inode alive (an unlinked pin dies at its last
-// close). Open files hold one through their vfs.File.
+// close). Open files hold one through their vfs.File; files the kernel
+// never released when the connection ends (an aborted connection sends no
+// RELEASE) are closed by the server.
 //
 // # Limits (what differs from a real bpffs or cgroup2 mount)
 //
