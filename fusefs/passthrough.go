@@ -25,7 +25,7 @@ import (
 // reply, which the node API cannot do.
 
 // snapshotLag bounds the wait for the RELEASE of a closed snapshot.
-const snapshotLag = 5 * time.Millisecond
+const snapshotLag = 20 * time.Millisecond
 
 // snapState is a node's passthrough backing file.
 type snapState struct {
