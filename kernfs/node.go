@@ -425,10 +425,15 @@ func (r *Root) Remove(t *vfs.Txn, n *Node) {
 			return nil
 		}
 		var nodes []*Node
-		walkPost(n, func(pos *Node) {
-			pos.flags |= flagRemoving
-			nodes = append(nodes, pos)
-		})
+		if len(n.children) == 0 {
+			n.flags |= flagRemoving
+			nodes = []*Node{n}
+		} else {
+			walkPost(n, func(pos *Node) {
+				pos.flags |= flagRemoving
+				nodes = append(nodes, pos)
+			})
+		}
 		// Top first, so that the subtree vanishes in one step for
 		// anyone watching the tree.
 		for i := len(nodes) - 1; i >= 0; i-- {
@@ -468,11 +473,13 @@ func (r *Root) drainAndUnlink(nodes []*Node) {
 // drain is kernfs_drain: wait for the active references in flight, then
 // release still-open files.
 func (r *Root) drain(n *Node) {
-	r.waitMu.Lock()
-	for n.active.Load() != deactivatedBias {
-		r.waitq.Wait()
+	if n.active.Load() != deactivatedBias {
+		r.waitMu.Lock()
+		for n.active.Load() != deactivatedBias {
+			r.waitq.Wait()
+		}
+		r.waitMu.Unlock()
 	}
-	r.waitMu.Unlock()
 	r.drainOpenFiles(n)
 }
 
