@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/simfs/simfs/kernfs"
@@ -130,16 +131,23 @@ func (h *Hierarchy) kfOps() *kernfs.Ops {
 	}
 }
 
-// populate creates cg's interface files (css_populate_dir for the cgroup
-// itself: base files, then PSI files), deactivated until the directory is
-// activated. Caller holds h.mu inside t.
-func (h *Hierarchy) populate(t *vfs.Txn, cg *Cgroup, uid, gid uint32) error {
-	ops := h.kfOps()
+// cftypes returns the hierarchy's interface files in creation order:
+// base files, then PSI files.
+func (h *Hierarchy) cftypes() []*cftype {
 	cfts := baseFiles()
 	if !h.opts.NoPSI {
 		cfts = append(cfts, psiFiles(h.opts.IRQPressure)...)
 	}
-	for _, cft := range cfts {
+	return cfts
+}
+
+// populate creates cg's interface files (css_populate_dir for the cgroup
+// itself), deactivated until the directory is activated. Every cgroup
+// shares the hierarchy's cftypes and kernfs ops. Caller holds h.mu inside
+// t.
+func (h *Hierarchy) populate(t *vfs.Txn, cg *Cgroup, uid, gid uint32) error {
+	ops := h.ops
+	for _, cft := range h.cfts {
 		if cft.flags&notOnRoot != 0 && cg.parent == nil {
 			continue
 		}
@@ -243,8 +251,12 @@ func (h *Hierarchy) enableThreaded(cg *Cgroup) error {
 }
 
 func writePids(m *seqfile.Buffer, tasks []*Task) {
+	var tmp [24]byte
 	for _, tk := range tasks {
-		m.Printf("%d\n", tk.pid)
+		b := strconv.AppendInt(tmp[:0], int64(tk.pid), 10)
+		if _, err := m.Write(append(b, '\n')); err != nil {
+			return // overflowed: the read grows the buffer and comes back
+		}
 	}
 }
 

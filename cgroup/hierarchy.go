@@ -81,6 +81,8 @@ type Hierarchy struct {
 	kr   *kernfs.Root
 	ss   []Subsys
 	opts Options
+	cfts []*cftype   // the interface files, shared by every cgroup
+	ops  *kernfs.Ops // cgroup_kf_ops
 
 	rootMask     uint16 // every subsystem bound to this hierarchy (root->subsys_mask)
 	implicitMask uint16 // cgrp_dfl_implicit_ss_mask
@@ -112,6 +114,8 @@ func New(v *vfs.VFS, opts Options) (*Hierarchy, error) {
 		return nil, fmt.Errorf("cgroup: %d subsystems, at most %d: %w", len(ss), maxSubsys, unix.EINVAL)
 	}
 	h := &Hierarchy{v: v, ss: ss, opts: opts, byID: make(map[uint64]*Cgroup), tasks: make(map[int]*Task)}
+	h.cfts = h.cftypes()
+	h.ops = h.kfOps()
 	h.nextPid = opts.FirstPid
 	if h.nextPid <= 0 {
 		h.nextPid = 1000
