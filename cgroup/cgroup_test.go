@@ -71,10 +71,12 @@ func rootFiles() []fileSpec {
 }
 
 // lsOrder is `ls -f` of a fresh child cgroup on Linux 6.18.
-var lsOrder = []string{"cgroup.events", "io.pressure", "cgroup.procs", "cgroup.max.descendants",
-	"cgroup.stat.local", "cpu.stat", "memory.pressure", "cpu.pressure", "cgroup.type", "cgroup.stat",
-	"cpu.stat.local", "cgroup.threads", "cgroup.kill", "cgroup.freeze", "cgroup.controllers",
-	"cgroup.subtree_control", "cgroup.max.depth", "cgroup.pressure"}
+func lsOrder() []string {
+	return []string{"cgroup.events", "io.pressure", "cgroup.procs", "cgroup.max.descendants",
+		"cgroup.stat.local", "cpu.stat", "memory.pressure", "cpu.pressure", "cgroup.type", "cgroup.stat",
+		"cpu.stat.local", "cgroup.threads", "cgroup.kill", "cgroup.freeze", "cgroup.controllers",
+		"cgroup.subtree_control", "cgroup.max.depth", "cgroup.pressure"}
+}
 
 func checkFiles(t *testing.T, e *env, dir string, dirIno uint64, uid, gid uint32, specs []fileSpec) {
 	t.Helper()
@@ -133,7 +135,7 @@ func TestFreshChild(t *testing.T) {
 	for _, de := range ents {
 		names = append(names, de.Name)
 	}
-	require.Equal(t, lsOrder, names, "readdir in kernfs_name_hash order")
+	require.Equal(t, lsOrder(), names, "readdir in kernfs_name_hash order")
 	st, err = e.v.Stat(e.c, mnt)
 	require.NoError(t, err)
 	require.Equal(t, uint32(3), st.Nlink, "2 + subdirectories")

@@ -36,14 +36,16 @@
 // Freezing is instant: simulated tasks never run, so a cgroup is frozen
 // exactly when it or an ancestor has cgroup.freeze set.
 //
-// Controllers are modelled by presence only ([Subsys]): they appear in
-// cgroup.controllers, can be enabled in cgroup.subtree_control, get a css
-// in the cgroups they are enabled for (cgroup.stat's nr_subsys_* lines)
-// and bring the no-internal-process and threaded-subtree rules with them.
-// The default is the reference machine, where every v1-capable controller
-// is bound to a v1 hierarchy: perf_event (implicit, threaded) and hugetlb
-// are on v2, so the root's cgroup.controllers says "hugetlb" and a fresh
-// child has none.
+// Controllers are modelled by presence only ([Subsys]): those bound to the
+// hierarchy appear in cgroup.controllers, can be enabled in
+// cgroup.subtree_control, get a css in the cgroups they are enabled for
+// (cgroup.stat's nr_subsys_* lines) and bring the no-internal-process and
+// threaded-subtree rules with them; those bound to a v1 hierarchy are only
+// names cgroup.subtree_control knows ("+memory" is ENOENT, not EINVAL).
+// The default is the reference machine: cpuset, cpu, io, memory and pids
+// are on v1 hierarchies, perf_event (implicit, threaded) and hugetlb on
+// v2, so the root's cgroup.controllers says "hugetlb", cgroup.stat has
+// perf_event and hugetlb lines, and a fresh child has no controllers.
 //
 // # Reference model
 //

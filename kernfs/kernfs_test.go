@@ -142,6 +142,9 @@ func TestRootAndIDs(t *testing.T) {
 	}
 	require.Nil(t, kernfs.NodeOf(e.v.Root()), "a ramfs inode is not a kernfs node")
 	require.Nil(t, kernfs.RootOf(e.v.Root()))
+	require.Equal(t, uint32(7), d.UID())
+	require.Equal(t, uint32(8), d.GID())
+	require.Equal(t, uint32(vfs.S_IFDIR|0750), d.Mode())
 	require.Equal(t, "/d/sub", sub.Path())
 	require.Equal(t, "/", e.r.Node().Path())
 	require.Same(t, d, sub.Parent())

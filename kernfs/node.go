@@ -103,6 +103,13 @@ func (n *Node) IsDir() bool { return n.flags&flagDir != 0 }
 // (kn->mode; chmod changes only the VFS inode's attributes).
 func (n *Node) Mode() uint32 { return n.mode }
 
+// UID returns the owner the node was created with (chown changes only the
+// VFS inode's attributes).
+func (n *Node) UID() uint32 { return n.uid }
+
+// GID returns the group the node was created with.
+func (n *Node) GID() uint32 { return n.gid }
+
 // Priv returns the node's private value.
 func (n *Node) Priv() any { return n.priv }
 
