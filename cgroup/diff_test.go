@@ -576,6 +576,62 @@ func capSysResource() bool {
 	return false
 }
 
+// machineOptions configures the simulator like the running kernel: the
+// controllers it binds to v2 (the root's cgroup.stat lists them, its
+// cgroup.controllers all but the implicit ones), the ones bound to v1
+// hierarchies (/proc/cgroups), PSI and irq.pressure, and CAP_SYS_RESOURCE.
+func machineOptions(t *testing.T, mnt string) cgroup.Options {
+	t.Helper()
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	available := map[string]bool{}
+	for _, n := range strings.Fields(read(mnt + "/cgroup.controllers")) {
+		available[n] = true
+	}
+	bound := map[string]bool{}
+	for _, line := range strings.Split(read(mnt+"/cgroup.stat"), "\n") {
+		if rest, ok := strings.CutPrefix(line, "nr_subsys_"); ok {
+			bound[strings.Fields(rest)[0]] = true
+		}
+	}
+	// Controllers with v2 interface files (the others are inhibited on v2
+	// and never named there), and the threaded ones.
+	v2 := map[string]bool{"cpuset": true, "cpu": true, "io": true, "memory": true, "perf_event": true,
+		"hugetlb": true, "pids": true, "rdma": true, "misc": true, "dmem": true, "debug": true}
+	threaded := map[string]bool{"cpuset": true, "cpu": true, "perf_event": true, "pids": true, "debug": true}
+	var ss []cgroup.Subsys
+	for _, line := range strings.Split(read("/proc/cgroups"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || strings.HasPrefix(f[0], "#") || f[3] != "1" {
+			continue
+		}
+		name := f[0]
+		if name == "blkio" {
+			name = "io"
+		}
+		switch {
+		case !v2[name]:
+		case bound[name]:
+			ss = append(ss, cgroup.Subsys{Name: name, Implicit: !available[name], Threaded: threaded[name]})
+		case f[1] != "0":
+			ss = append(ss, cgroup.Subsys{Name: name, Threaded: threaded[name], V1: true})
+		}
+	}
+	_, psiErr := os.Stat(mnt + "/cpu.pressure")
+	_, irqErr := os.Stat(mnt + "/irq.pressure")
+	return cgroup.Options{
+		Subsystems:     ss,
+		NoPSI:          psiErr != nil,
+		IRQPressure:    irqErr == nil,
+		CapSysResource: func(*vfs.Caller) bool { return capSysResource() },
+	}
+}
+
 // ---- the test -------------------------------------------------------
 
 func TestDifferentialCgroup2(t *testing.T) {
@@ -606,7 +662,11 @@ func TestDifferentialCgroup2(t *testing.T) {
 	old := unix.Umask(022)
 	defer unix.Umask(old)
 
-	e := newEnv(t, cgroup.Options{CapSysResource: func(*vfs.Caller) bool { return capSysResource() }})
+	opts := machineOptions(t, mnt)
+	if fmt.Sprint(opts.Subsystems) != fmt.Sprint(cgroup.DefaultSubsystems()) || opts.NoPSI || opts.IRQPressure {
+		t.Logf("this machine's controllers differ from the reference machine's: %+v", opts)
+	}
+	e := newEnv(t, opts)
 	require.NoError(t, e.v.Mkdir(e.c, "/outside", 0755))
 	sim := &simFS{e: e, c: &vfs.Caller{Umask: 022}, tasks: map[string]*cgroup.Task{}}
 	require.NoError(t, sim.Mkdir(base, 0755))
