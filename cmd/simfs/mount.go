@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/simfs/simfs/daemon"
+	"github.com/simfs/simfs/fusefs"
+	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// fuseMount is what the daemon needs of one FUSE mount (fusefs.Server).
+type fuseMount interface {
+	Settle()
+	Unmount() error
+	Wait()
+}
+
+// serveFUSE serves the simulated tree at simPath on hostDir.
+func serveFUSE(m *kernel.Machine, simPath, hostDir string, allowOther bool, logger *log.Logger) (fuseMount, error) {
+	root, err := m.VFS().Resolve(vfs.RootCaller(), simPath, true)
+	if err != nil {
+		return nil, err
+	}
+	return fusefs.Serve(m.VFS(), root, hostDir, fusefs.Options{AllowOther: allowOther, Logger: logger})
+}
+
+// prepareMountpoint makes dir ready for a mount: a stale FUSE mount left by
+// a daemon that was killed (every access fails with ENOTCONN) is detached,
+// a missing directory is created. It reports whether it cleared a stale
+// mount.
+func prepareMountpoint(dir string) (bool, error) {
+	cleared, err := fusefs.ClearStale(dir)
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return cleared, err
+	}
+	if err := os.MkdirAll(dir, 0755); err != nil {
+		return cleared, err
+	}
+	return cleared, nil
+}
+
+// daemonOpts are the options of mount and serve.
+type daemonOpts struct {
+	bpfDir, cgDir string // host mount points; empty for serve
+	allowOther    bool
+	socket        string
+	json          bool
+	// ready, if set, is called once the daemon serves; the demo uses it
+	// and then cancels ctx.
+	ready func(info daemon.DaemonInfo, m *kernel.Machine) error
+}
+
+func cmdMount(e *env, args []string) error {
+	f := newFlags(e, "mount", false)
+	bpfDir := f.String("bpf", "", "where to mount bpffs (default DIR/bpf)")
+	cgDir := f.String("cgroup", "", "where to mount cgroup2 (default DIR/cgroup)")
+	allowOther := f.Bool("allow-other", false, "let other users reach the mounts (allow_other)")
+	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
+	pos, err := f.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 && (*bpfDir == "" || *cgDir == "") {
+		return usageErr("give DIR, or both --bpf and --cgroup")
+	}
+	o := daemonOpts{bpfDir: *bpfDir, cgDir: *cgDir, allowOther: *allowOther, socket: *socket, json: f.json}
+	if len(pos) == 1 {
+		if o.bpfDir == "" {
+			o.bpfDir = filepath.Join(pos[0], "bpf")
+		}
+		if o.cgDir == "" {
+			o.cgDir = filepath.Join(pos[0], "cgroup")
+		}
+	}
+	for _, p := range []*string{&o.bpfDir, &o.cgDir} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	if o.bpfDir == o.cgDir {
+		return usageErr("bpffs and cgroup2 need different mount points")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runDaemon(ctx, e, o)
+}
+
+func cmdServe(e *env, args []string) error {
+	f := newFlags(e, "serve", false)
+	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runDaemon(ctx, e, daemonOpts{socket: *socket, json: f.json})
+}
+
+// runDaemon boots a machine, serves it over FUSE (unless o has no mount
+// points) and on a control socket until ctx ends, then takes everything
+// down: the registry entry, the clients (their processes exit), the
+// mounts.
+func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
+	logger := log.New(e.stderr, "simfs: ", 0)
+	m, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		return err
+	}
+	h, err := daemon.MountCgroups(m)
+	if err != nil {
+		return fmt.Errorf("cgroup2: %w", err)
+	}
+	reg, err := daemon.OpenRegistry()
+	if err != nil {
+		return err
+	}
+	live, _ := reg.List(true) // prunes entries of daemons that died
+	id := fmt.Sprint(os.Getpid())
+	info := daemon.DaemonInfo{ID: id, Pid: os.Getpid(), Socket: o.socket}
+	if info.Socket == "" {
+		info.Socket = reg.SocketPath(id)
+	}
+	if info.Socket, err = filepath.Abs(info.Socket); err != nil {
+		return err
+	}
+
+	var mounts []fuseMount
+	defer func() {
+		for _, fm := range mounts {
+			if err := fm.Unmount(); err != nil {
+				logger.Print(err)
+			}
+		}
+		waitAll(mounts, 5*time.Second, logger)
+	}()
+	for _, mp := range []struct{ host, sim string }{{o.bpfDir, kernel.BPFFSPath}, {o.cgDir, kernel.CgroupPath}} {
+		if mp.host == "" {
+			continue
+		}
+		if other, busy := daemon.FindDaemon(live, mp.host); busy {
+			return fmt.Errorf("%s is served by the running simfs daemon pid %d: %w", mp.host, other.Pid, unix.EBUSY)
+		}
+		cleared, err := prepareMountpoint(mp.host)
+		if err != nil {
+			return err
+		}
+		if cleared {
+			logger.Printf("replaced a stale mount on %s (its daemon was gone)", mp.host)
+		}
+		fm, err := serveFUSE(m, mp.sim, mp.host, o.allowOther, logger)
+		if err != nil {
+			return err
+		}
+		mounts = append(mounts, fm)
+		info.Mounts = append(info.Mounts, daemon.Mount{Host: mp.host, Sim: mp.sim})
+	}
+
+	srv := daemon.New(daemon.Config{
+		Machine: m, Cgroups: h, Info: info, Logger: logger,
+		AfterRequest: func() {
+			for _, fm := range mounts {
+				fm.Settle()
+			}
+		},
+	})
+	l, err := daemon.Listen(info.Socket)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	defer func() {
+		srv.Close()
+		<-served
+	}()
+	if err := reg.Register(srv.Info()); err != nil {
+		return err
+	}
+	defer reg.Unregister(id)
+	if o.socket != "" {
+		// A socket outside the registry directory is not removed by
+		// Unregister.
+		defer os.Remove(info.Socket)
+	}
+
+	if o.json {
+		b, _ := json.Marshal(srv.Info())
+		fmt.Fprintln(e.stdout, string(b))
+	} else {
+		for _, mt := range info.Mounts {
+			fmt.Fprintf(e.stdout, "simfs: %s is %s\n", mt.Host, mt.Sim)
+		}
+		if len(info.Mounts) == 0 {
+			fmt.Fprintln(e.stdout, "simfs: no FUSE mount; commands take simulated paths (/sys/fs/bpf/..., /sys/fs/cgroup/...)")
+		}
+		fmt.Fprintf(e.stdout, "simfs: control socket %s (pid %d); Ctrl-C to stop\n", info.Socket, info.Pid)
+	}
+	if o.ready != nil {
+		if err := o.ready(srv.Info(), m); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		served <- err
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitAll waits for the FUSE servers to finish, at most d: with files
+// still open on a lazily detached mount the kernel keeps the connection
+// until they are closed.
+func waitAll(mounts []fuseMount, d time.Duration, logger *log.Logger) {
+	done := make(chan struct{})
+	go func() {
+		for _, fm := range mounts {
+			fm.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		logger.Printf("files are still open on the detached mounts; exiting without waiting for them")
+	}
+}
+
+// jsonLine is v as one line of JSON.
+func jsonLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
