@@ -28,8 +28,9 @@
 // allowDups.
 //
 // A mark is destroyed exactly once, for one of four reasons ([Reason]):
-// its inode lost its last link and reference ([vfs.Notifier.InodeRemoved]:
-// watchers that asked for IN_DELETE_SELF hear it first), its superblock was
+// its inode was removed ([vfs.Notifier.InodeRemoved]: no link left and the
+// entry that lost the last one gone; watchers that asked for
+// IN_DELETE_SELF hear it first), its superblock was
 // unmounted (IN_UNMOUNT first), [Group.DestroyMark] removed it, or its group
 // closed. Destruction detaches it from its inode and group and then calls
 // the group's FreeingMark and the mark's Freeing, in that order, once. Those
@@ -53,9 +54,10 @@
 //
 // A mark refers to its inode and group; the registry's per-inode lists and
 // each group's list refer to the mark until it is destroyed. A mark does not
-// hold a VFS reference on the inode: where Linux's connector pins the inode
-// with ihold and reports its death at dentry_unlink_inode, the VFS merges
-// the two and reports InodeRemoved when the last link and reference go.
+// hold a VFS reference on the inode (Linux's connector pins it with ihold,
+// which changes nothing that can be observed here, since removal is decided
+// by dentries, not by inode references). A removed inode takes no new marks
+// (ENOENT): Linux would attach them and nothing would ever free them.
 // Inodes that die without losing their link count (kernfs nodes removed by
 // kernfs) are not reported, and their marks stay until destroyed
 // explicitly, as Linux's marks keep such an inode alive without an event.
@@ -75,7 +77,6 @@
 // delivered in the order they were added), the SRCU that lets Linux deliver
 // without a lock, per-user watch and instance limits (inotify's
 // max_user_watches, ENOSPC), inotify file descriptors and blocking read(2)
-// semantics (Inotify.Read drains, Inotify.Wait blocks), and the case where
-// Linux reports IN_DELETE_SELF while an unlinked file is still open through
-// another hard link's dentry (simfs reports it at the last close).
+// semantics (Inotify.Read drains, Inotify.Wait blocks). The events are
+// compared with inotify on the running kernel by this package's tests.
 package fsnotify

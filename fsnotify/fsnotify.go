@@ -257,8 +257,8 @@ func (g *Group) Len() int {
 }
 
 // AddInodeMark attaches m to in (fsnotify_add_inode_mark). Without
-// allowDups a second mark of the group on the same inode is EEXIST. A
-// destroyed inode is ENOENT; a mark that was added before (even if since
+// allowDups a second mark of the group on the same inode is EEXIST. An
+// inode that was removed (vfs.Inode.Removed) or destroyed is ENOENT; a mark that was added before (even if since
 // destroyed) or a closed group is EINVAL. It does not take the VFS lock.
 func (g *Group) AddInodeMark(in *vfs.Inode, m *Mark, allowDups bool) error {
 	r := g.r
@@ -267,10 +267,12 @@ func (g *Group) AddInodeMark(in *vfs.Inode, m *Mark, allowDups bool) error {
 	if m.group != nil || g.closed {
 		return unix.EINVAL
 	}
-	// Checked under r.mu: the VFS marks an inode destroyed before it calls
-	// InodeRemoved, which waits for r.mu, so either we see it dead or
-	// InodeRemoved sees our mark.
-	if in.Destroyed() {
+	// Checked under r.mu: the VFS marks an inode removed before it calls
+	// InodeRemoved, which waits for r.mu, so either we see it removed or
+	// InodeRemoved sees our mark. (Linux would attach a mark to an inode
+	// whose last dentry is gone, and nothing would destroy it.) A
+	// destroyed inode that was never removed is a kernfs-style orphan.
+	if in.Removed() || in.Destroyed() {
 		return unix.ENOENT
 	}
 	c := r.conns[in]

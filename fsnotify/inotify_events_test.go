@@ -75,6 +75,36 @@ func TestInotifyEvents(t *testing.T) {
 			do(chmod("/d/g", 0600), "d ATTRIB g", "f ATTRIB"),
 			do(unlink("/d/g"), "f ATTRIB", "f DELETE_SELF", "f IGNORED", "d DELETE g"),
 		}},
+		{name: "last name removed while open through another", steps: []istep{
+			do(mkdir("/d", 0777)),
+			do(creat("/d/f", 0644)),
+			do(link("/d/f", "/d/g")),
+			watch("f", "/d/f", all),
+			do(open(1, "/d/f", unix.O_RDONLY, 0), "f OPEN"),
+			do(unlink("/d/f"), "f ATTRIB"),
+			// g's dentry is not held: the inode is removed now, open or
+			// not (dentry_unlink_inode).
+			do(unlink("/d/g"), "f ATTRIB", "f DELETE_SELF", "f IGNORED"),
+			do(closefd(1)),
+		}},
+		{name: "last name removed while open through it", steps: []istep{
+			do(mkdir("/d", 0777)),
+			do(creat("/d/f", 0644)),
+			do(link("/d/f", "/d/g")),
+			watch("f", "/d/f", all),
+			do(open(1, "/d/g", unix.O_RDONLY, 0), "f OPEN"),
+			do(unlink("/d/f"), "f ATTRIB"),
+			do(unlink("/d/g"), "f ATTRIB"),
+			do(closefd(1), "f CLOSE_NOWRITE", "f DELETE_SELF", "f IGNORED"),
+		}},
+		{name: "rmdir of a working directory", steps: []istep{
+			do(mkdir("/d", 0777)),
+			do(mkdir("/d/s", 0777)),
+			watch("s", "/d/s", all),
+			do(vfstest.Chdir("/d/s")),
+			do(rmdir("/d/s")),
+			do(vfstest.Chdir("/"), "s DELETE_SELF", "s IGNORED"),
+		}},
 		{name: "attributes", steps: []istep{
 			do(mkdir("/d", 0777)),
 			do(mkdir("/d/s", 0777)),

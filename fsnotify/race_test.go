@@ -19,13 +19,14 @@ type trackedMark struct {
 	inode *vfs.Inode
 	freed atomic.Int32
 	why   atomic.Uint32
-	early atomic.Bool // freed by InodeRemoved while the inode was alive
+	early atomic.Bool // freed by InodeRemoved before the inode was removed
 }
 
 // Many goroutines unlink, open and close files that carry marks while
 // others destroy marks, add new ones and read inotify events: every mark
 // that was added is freed exactly once, before DestroyMark returns when
-// DestroyMark wins, and an inode-removal free only once the inode is dead.
+// DestroyMark wins, and an inode-removal free only once the inode is
+// removed (with hard links, that can be while it is still open).
 func TestExactlyOnceUnderRace(t *testing.T) {
 	e := newEnv(t)
 	const files = 48
@@ -44,7 +45,7 @@ func TestExactlyOnceUnderRace(t *testing.T) {
 	newTracked := func(in *vfs.Inode) *trackedMark {
 		tm := &trackedMark{inode: in}
 		tm.m = &fsnotify.Mark{Mask: unix.IN_DELETE_SELF | unix.IN_ATTRIB, Freeing: func(m *fsnotify.Mark, why fsnotify.Reason) {
-			if why == fsnotify.ReasonInodeRemoved && !tm.inode.Destroyed() {
+			if why == fsnotify.ReasonInodeRemoved && !tm.inode.Removed() {
 				tm.early.Store(true)
 			}
 			tm.why.Store(uint32(why))
@@ -126,8 +127,8 @@ func TestExactlyOnceUnderRace(t *testing.T) {
 				tracked = append(tracked, tm)
 				mu.Unlock()
 			case unix.ENOENT:
-				if !in.Destroyed() {
-					t.Errorf("ENOENT for a live inode")
+				if !in.Removed() {
+					t.Errorf("ENOENT for an inode not removed")
 				}
 			default:
 				t.Error(err)

@@ -12,14 +12,32 @@ import (
 
 // A state machine over files (names, hard links, open descriptors), groups
 // and marks: every mark is freed exactly once, for the right reason, and
-// only when its inode died, it was destroyed or its group closed; the
-// per-inode and per-group counts follow.
+// only when its inode was removed, it was destroyed or its group closed;
+// the per-inode and per-group counts follow.
+//
+// An inode is removed (fsnotify_inoderemove) when it has no links left and
+// the entry that lost the last one is not held open, or, if it is, when
+// that entry's last open file closes (dentry_unlink_inode); it is dead
+// (evicted) when it has no links and no open files.
 
 type mfile struct {
-	in    *vfs.Inode
-	names int
-	open  []*vfs.File
-	dead  bool
+	in      *vfs.Inode
+	names   int
+	open    []openEnt
+	removed bool
+	dead    bool
+}
+
+// mentry is one name of a file, which open files hold.
+type mentry struct {
+	f      *mfile
+	opens  int
+	linked bool
+}
+
+type openEnt struct {
+	file *vfs.File
+	e    *mentry
 }
 
 type mmark struct {
@@ -38,14 +56,14 @@ type markMachine struct {
 	groups []*fsnotify.Group
 	closed []bool
 	files  []*mfile
-	names  map[string]*mfile
+	names  map[string]*mentry
 	marks  []*mmark
 	next   int
 }
 
 func newMarkMachine() *markMachine {
 	v := vfs.New(&vfs.RamFS{}, vfs.RamDirOps(), 0755, vfs.Options{})
-	mm := &markMachine{v: v, c: &vfs.Caller{}, reg: fsnotify.New(v), names: map[string]*mfile{}}
+	mm := &markMachine{v: v, c: &vfs.Caller{}, reg: fsnotify.New(v), names: map[string]*mentry{}}
 	for i := 0; i < 3; i++ {
 		mm.groups = append(mm.groups, mm.reg.NewGroup(fsnotify.GroupOps{}))
 		mm.closed = append(mm.closed, false)
@@ -53,14 +71,19 @@ func newMarkMachine() *markMachine {
 	return mm
 }
 
-func (mm *markMachine) die(f *mfile) {
-	if f.names == 0 && len(f.open) == 0 && !f.dead {
-		f.dead = true
+// gone is called when e lost its name or an open file.
+func (mm *markMachine) gone(e *mentry) {
+	f := e.f
+	if f.names == 0 && e.opens == 0 && !e.linked && !f.removed {
+		f.removed = true
 		for _, k := range mm.marks {
 			if k.file == f && k.expect == 0 {
 				k.expect = fsnotify.ReasonInodeRemoved
 			}
 		}
+	}
+	if f.names == 0 && len(f.open) == 0 {
+		f.dead = true
 	}
 }
 
@@ -93,13 +116,15 @@ func (mm *markMachine) Create(t *rapid.T) {
 		t.Fatal(err)
 	}
 	mf := &mfile{in: f.Inode(), names: 1}
+	e := &mentry{f: mf, linked: true}
 	if rapid.Bool().Draw(t, "keep open") {
-		mf.open = append(mf.open, f)
+		mf.open = append(mf.open, openEnt{f, e})
+		e.opens++
 	} else {
 		f.Close()
 	}
 	mm.files = append(mm.files, mf)
-	mm.names[name] = mf
+	mm.names[name] = e
 }
 
 func (mm *markMachine) Link(t *rapid.T) {
@@ -109,8 +134,9 @@ func (mm *markMachine) Link(t *rapid.T) {
 	if err := mm.v.Link(mm.c, old, name); err != nil {
 		t.Fatal(err)
 	}
-	mm.names[name] = mm.names[old]
-	mm.names[name].names++
+	f := mm.names[old].f
+	mm.names[name] = &mentry{f: f, linked: true}
+	f.names++
 }
 
 func (mm *markMachine) Unlink(t *rapid.T) {
@@ -118,10 +144,11 @@ func (mm *markMachine) Unlink(t *rapid.T) {
 	if err := mm.v.Unlink(mm.c, name); err != nil {
 		t.Fatal(err)
 	}
-	f := mm.names[name]
+	e := mm.names[name]
 	delete(mm.names, name)
-	f.names--
-	mm.die(f)
+	e.linked = false
+	e.f.names--
+	mm.gone(e)
 }
 
 func (mm *markMachine) Open(t *rapid.T) {
@@ -130,8 +157,9 @@ func (mm *markMachine) Open(t *rapid.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mf := mm.names[name]
-	mf.open = append(mf.open, f)
+	e := mm.names[name]
+	e.opens++
+	e.f.open = append(e.f.open, openEnt{f, e})
 }
 
 func (mm *markMachine) Close(t *rapid.T) {
@@ -145,11 +173,14 @@ func (mm *markMachine) Close(t *rapid.T) {
 		t.Skip("nothing open")
 	}
 	f := rapid.SampledFrom(open).Draw(t, "file")
-	if err := f.open[0].Close(); err != nil {
+	i := rapid.IntRange(0, len(f.open)-1).Draw(t, "descriptor")
+	oe := f.open[i]
+	if err := oe.file.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.open = f.open[1:]
-	mm.die(f)
+	f.open = append(f.open[:i], f.open[i+1:]...)
+	oe.e.opens--
+	mm.gone(oe.e)
 }
 
 func (mm *markMachine) AddMark(t *rapid.T) {
@@ -169,7 +200,7 @@ func (mm *markMachine) AddMark(t *rapid.T) {
 	switch {
 	case mm.closed[gi]:
 		want = unix.EINVAL
-	case f.dead:
+	case f.removed:
 		want = unix.ENOENT
 	case !dups && mm.hasMark(f, gi):
 		want = unix.EEXIST
@@ -239,8 +270,8 @@ func (mm *markMachine) Check(t *rapid.T) {
 		if got := mm.reg.Marks(f.in); got != perInode[f.in] {
 			t.Fatalf("inode %d: %d marks, model %d", f.in.Ino(), got, perInode[f.in])
 		}
-		if f.in.Destroyed() != f.dead {
-			t.Fatalf("inode %d: destroyed %v, model %v", f.in.Ino(), f.in.Destroyed(), f.dead)
+		if f.in.Destroyed() != f.dead || f.in.Removed() != f.removed {
+			t.Fatalf("inode %d: destroyed %v removed %v, model %v %v", f.in.Ino(), f.in.Destroyed(), f.in.Removed(), f.dead, f.removed)
 		}
 	}
 	for i, g := range mm.groups {
@@ -253,7 +284,7 @@ func (mm *markMachine) Check(t *rapid.T) {
 func (mm *markMachine) cleanup() {
 	for _, f := range mm.files {
 		for _, o := range f.open {
-			o.Close()
+			o.file.Close()
 		}
 	}
 	mm.reg.Close()

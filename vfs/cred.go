@@ -26,7 +26,8 @@ type Caller struct {
 	Cwd   *Inode
 	Task  any
 
-	cwdRef *Inode // the reference Chdir holds, if Cwd came from Chdir
+	cwdRef  *Inode  // the reference Chdir holds, if Cwd came from Chdir
+	cwdDent *dirent // and the entry it holds
 }
 
 // RootCaller returns a caller with uid 0 and umask 022.

@@ -33,24 +33,26 @@
 //   - A directory entry holds a link (nlink) on its inode. A directory's
 //     nlink is 2 plus its number of subdirectories.
 //   - An open [File], a caller-held reference ([VFS.Get]) or an in-flight
-//     operation holds a reference (refs) on its inode.
-//   - An inode is destroyed exactly once, when nlink is 0 and refs is 0: the
-//     [Notifier] hears InodeRemoved (fsnotify_inoderemove), then the
+//     operation holds a reference (refs) on its inode. An open file and a
+//     working directory set by [VFS.Chdir] also hold the entry they came
+//     through, as a dentry reference does (a file opened by inode holds
+//     an unknown one).
+//   - An inode is removed once (the [Notifier] hears InodeRemoved:
+//     fsnotify_inoderemove, IN_DELETE_SELF) when it has no links and the
+//     entry that lost the last one is not held, or when that entry's last
+//     holder lets go — as dentry_unlink_inode decides. It is destroyed
+//     once, after that, when it has no links and no references: the
 //     superblock's [SuperOps.EvictInode] runs (bpffs drops its object
 //     reference there). Both run after the VFS lock is released, from the
-//     goroutine that dropped the last link or reference, before the system
-//     call that caused it returns; they may take other file systems' locks
-//     and start new VFS transactions. Events come in Linux's order: unlink
+//     goroutine that dropped the last link, entry or reference, before the
+//     system call that caused it returns; they may take other file
+//     systems' locks and start new VFS transactions. Events come in Linux's order: unlink
 //     gives IN_ATTRIB on the file, IN_DELETE_SELF if it died, IN_DELETE on
 //     the directory, then the eviction; a rename over a file gives
 //     IN_MOVED_FROM, IN_MOVED_TO, IN_ATTRIB on the target, IN_MOVE_SELF,
 //     then the target's IN_DELETE_SELF; an open file's death waits for its
 //     close (IN_CLOSE_* first). The differential tests in this package
 //     and in fsnotify check these against the running kernel.
-//   - Linux reports an unlinked file's IN_DELETE_SELF when the last dentry
-//     referring to it goes, which can come before the last close when the
-//     file was opened through another hard link than the last one removed;
-//     simfs destroys inodes, not dentries, and reports it at the last close.
 //   - Unmounting ([VFS.Unmount], umount2 with MNT_DETACH) tells the
 //     Notifier Unmounted for every inode of the tree, newest first, then
 //     drops every link; open files keep their inodes until closed.

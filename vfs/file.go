@@ -216,7 +216,7 @@ func (f *File) Close() error {
 		f.inode.fileOps.Release(f)
 	}
 	t := f.v.Begin()
-	t.Put(f.inode)
+	t.releaseEntry(f.dent, f.inode)
 	t.End()
 	return nil
 }

@@ -65,6 +65,8 @@ type Inode struct {
 	private any
 
 	refs      int64       // open files, caller references, in-flight operations
+	anon      int32       // open files and working directories that hold no known entry
+	removed   atomic.Bool // InodeRemoved was queued: written under the VFS lock, read anywhere
 	destroyed atomic.Bool // written under the VFS lock, read anywhere
 	orphan    bool        // detached by its file system: destroyed when unreferenced
 }
@@ -80,6 +82,7 @@ type dirent struct {
 	seq   uint64 // creation order within the superblock, for readdir order
 	name  string
 	dir   *Inode
+	holds int32 // open files and working directories that came through it
 }
 
 // InodeAttr is what a file system sets when it creates an inode.
@@ -105,6 +108,12 @@ func (in *Inode) Superblock() *Superblock { return in.sb }
 // reference are gone). It needs no lock; once true it stays true. fsnotify
 // uses it to refuse marks on dead inodes (ENOENT).
 func (in *Inode) Destroyed() bool { return in.destroyed.Load() }
+
+// Removed reports whether the VFS has reported (or queued) InodeRemoved for
+// the inode: it lost its last link and the last entry naming it is gone.
+// It needs no lock; once true it stays true. fsnotify refuses new marks on
+// removed inodes (ENOENT), as nothing would destroy them.
+func (in *Inode) Removed() bool { return in.removed.Load() }
 
 // Private returns the file system's private value.
 func (in *Inode) Private() any { return in.private }

@@ -149,19 +149,25 @@ func (v *VFS) Lookup(c *Caller, dir *Inode, name string) (*Inode, error) {
 func (v *VFS) Chdir(c *Caller, path string) error {
 	t := v.Begin()
 	defer t.End()
-	in, err := v.walk(c, path, walkFollow|walkDirectory)
+	in, d, err := v.walkEnt(c, path, walkFollow|walkDirectory)
 	if err == nil {
 		err = c.permission(in, MayExec)
 	}
 	if err != nil {
 		return &PathError{Op: "chdir", Path: path, Err: err}
 	}
-	in.refs++
-	if old := c.cwdRef; old != nil && old == c.Cwd {
-		t.Put(old)
-	}
-	c.Cwd, c.cwdRef = in, in
+	// fs->pwd holds the path: the entry and the inode.
+	t.holdEntry(d, in)
+	t.putCwd(c)
+	c.Cwd, c.cwdRef, c.cwdDent = in, in, d
 	return nil
+}
+
+func (t *Txn) putCwd(c *Caller) {
+	if old := c.cwdRef; old != nil && old == c.Cwd {
+		t.releaseEntry(c.cwdDent, old)
+	}
+	c.Cwd, c.cwdRef, c.cwdDent = nil, nil, nil
 }
 
 // PutCwd drops the reference Chdir took on c's working directory (a task
@@ -169,10 +175,7 @@ func (v *VFS) Chdir(c *Caller, path string) error {
 func (v *VFS) PutCwd(c *Caller) {
 	t := v.Begin()
 	defer t.End()
-	if old := c.cwdRef; old != nil && old == c.Cwd {
-		t.Put(old)
-	}
-	c.Cwd, c.cwdRef = nil, nil
+	t.putCwd(c)
 }
 
 // Readlink is readlink(2) (no permission needed beyond the walk).
@@ -719,16 +722,17 @@ func (t *Txn) rename(c *Caller, ond, nnd nameData, flags uint32) error {
 	if src.mounted != nil || (dst != nil && dst.mounted != nil) {
 		return unix.EBUSY
 	}
-	// A replaced target stays referenced by its entry (new_dentry) until
+	// A replaced target's entry (new_dentry) stays held until
 	// do_renameat2's dput, after the move events: its IN_DELETE_SELF
 	// comes last.
-	replaced := dst != nil && flags&unix.RENAME_EXCHANGE == 0
-	if replaced {
-		dst.refs++
+	var held *dirent
+	if dst != nil && flags&unix.RENAME_EXCHANGE == 0 {
+		held = nnd.dir.children[nnd.name]
+		t.holdEntry(held, dst)
 	}
 	if err := ond.dir.dirOps.Rename(t, c, ond.dir, ond.name, nnd.dir, nnd.name, flags); err != nil {
-		if replaced {
-			t.Put(dst)
+		if held != nil {
+			t.releaseEntry(held, dst)
 		}
 		return err
 	}
@@ -739,8 +743,8 @@ func (t *Txn) rename(c *Caller, ond, nnd nameData, flags uint32) error {
 		return nil
 	}
 	t.moveEvents(src, ond.dir, ond.name, nnd.dir, nnd.name, dst)
-	if replaced {
-		t.Put(dst)
+	if held != nil {
+		t.releaseEntry(held, dst)
 	}
 	return nil
 }
@@ -965,12 +969,12 @@ func (t *Txn) open(c *Caller, in *Inode, d *dirent, flags int, created bool) (*F
 		// Sockets' file operations refuse to open.
 		return nil, unix.ENXIO
 	}
-	in.refs++
+	t.holdEntry(d, in)
 	f := &File{v: t.v, inode: in, dent: d, flags: flags, caller: *c}
 	if flags&unix.O_TRUNC != 0 && in.Type() == S_IFREG && !created {
 		killed, err := t.truncate(c, in, 0)
 		if err != nil {
-			t.Put(in)
+			t.releaseEntry(d, in)
 			return nil, err
 		}
 		f.truncated = unix.IN_MODIFY
@@ -988,7 +992,9 @@ func (v *VFS) finishOpen(f *File) error {
 	if ops := f.inode.fileOps; ops != nil && !f.inode.IsDir() {
 		if err := ops.Open(f); err != nil {
 			f.closed = true
-			v.Put(f.inode)
+			t := v.Begin()
+			t.releaseEntry(f.dent, f.inode)
+			t.End()
 			return err
 		}
 	}

@@ -95,17 +95,65 @@ func (t *Txn) End() {
 
 // maybeDestroy queues the destruction of in if nothing references it and it
 // has no links left (or was detached by its file system). Watchers hear
-// InodeRemoved only for inodes whose link count reached zero: a kernfs node
-// keeps nlink 1 to the end, so inotify never reports its deletion.
+// InodeRemoved only for inodes whose link count reached zero (before the
+// eviction, if no entry reported it earlier): a kernfs node keeps nlink 1
+// to the end, so inotify never reports its deletion.
 func (t *Txn) maybeDestroy(in *Inode) {
 	if in.refs != 0 || in.destroyed.Load() || (in.nlink != 0 && !in.orphan) {
 		return
 	}
 	in.destroyed.Store(true)
-	if in.nlink == 0 {
-		t.q = append(t.q, txnItem{kind: itemRemoved, inode: in})
-	}
+	t.markRemoved(in)
 	t.q = append(t.q, txnItem{kind: itemEvict, inode: in})
+}
+
+// markRemoved queues InodeRemoved (fsnotify_inoderemove) once, for an
+// inode without links.
+func (t *Txn) markRemoved(in *Inode) {
+	if in.nlink != 0 || in.removed.Load() {
+		return
+	}
+	in.removed.Store(true)
+	t.q = append(t.q, txnItem{kind: itemRemoved, inode: in})
+}
+
+// entryGone is dentry_unlink_inode for an entry that was unlinked and is no
+// longer held: the inode is reported removed if that was its last link,
+// unless a holder the VFS cannot place (a file opened by inode) remains.
+func (t *Txn) entryGone(d *dirent) {
+	if in := d.inode; in.anon == 0 {
+		t.markRemoved(in)
+	}
+}
+
+// holdEntry takes the references an open file or a working directory
+// holds: one on the inode, one on the entry it came through (d; nil if
+// unknown).
+func (t *Txn) holdEntry(d *dirent, in *Inode) {
+	in.refs++
+	if d != nil {
+		d.holds++
+	} else {
+		in.anon++
+	}
+}
+
+// releaseEntry drops what holdEntry took: an unlinked entry that loses its
+// last holder reports the inode removed if it has no links (the dput that
+// kills the dentry), then the inode reference goes.
+func (t *Txn) releaseEntry(d *dirent, in *Inode) {
+	if d != nil {
+		d.holds--
+		if d.holds == 0 && d.dir.children[d.name] != d {
+			t.entryGone(d)
+		}
+	} else {
+		in.anon--
+		if in.anon == 0 {
+			t.markRemoved(in)
+		}
+	}
+	t.Put(in)
 }
 
 // NewInode creates an inode in sb with nlink 1 (0 links from directories
@@ -156,6 +204,9 @@ func (t *Txn) RemoveChild(dir *Inode, name string) *Inode {
 	child.ctime = t.now
 	dir.touchCMtime(t.now)
 	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child, Removed: true}})
+	if d.holds == 0 {
+		t.entryGone(d)
+	}
 	t.maybeDestroy(child)
 	return child
 }

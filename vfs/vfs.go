@@ -58,8 +58,14 @@ func (v *VFS) Now() time.Time { return v.now() }
 type Notifier interface {
 	// Notify delivers one event.
 	Notify(ev Event)
-	// InodeRemoved is fsnotify_inoderemove: the inode lost its last link and
-	// its last reference. Marks on it must be destroyed.
+	// InodeRemoved is fsnotify_inoderemove, called once per inode: the
+	// inode has no link left and the entry that lost the last one is
+	// gone (dentry_unlink_inode). That is in the unlink, rmdir or rename
+	// that removed the last link, unless an open file or a working
+	// directory holds that entry: then when it lets go. It can come
+	// before the inode is evicted — while it is still open through
+	// another, earlier unlinked, hard link, or referenced with Get — and
+	// always comes before. Marks on it must be destroyed.
 	InodeRemoved(in *Inode)
 	// Unmounted is fsnotify_unmount_inodes for one inode of a superblock
 	// being unmounted.
