@@ -89,6 +89,9 @@ func (c *Client) roundTrip(op string, args any) (Response, error) {
 		return Response{}, err
 	}
 	if _, err := c.nc.Write(append(b, '\n')); err != nil {
+		if e := errnoOrIO(err); e == unix.EPIPE || e == unix.ECONNRESET {
+			return Response{}, &Error{Op: op, Errno: unix.ECONNRESET, Msg: op + ": the daemon hung up"}
+		}
 		return Response{}, &Error{Op: op, Errno: errnoOrIO(err), Msg: op + ": " + err.Error()}
 	}
 	resp, err := c.read(op)

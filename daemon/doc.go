@@ -62,6 +62,9 @@
 //	mkdir        MkdirArgs{path, mode}                   → {}
 //	rmdir, unlink PathArgs{path}                         → {}
 //	rename       RenameArgs{old, new, flags}             → {}
+//	obj.get      ObjGetArgs{path, flags}                 → FDResult{fd, obj_type, id} (the fd stays open)
+//	close        CloseArgs{fd}                           → {}
+//	fds          —                                       → FDsResult{fds}
 //	events       EventsArgs{buffer}                      → {} then a stream
 //
 // After the answer to events, every line the daemon sends is

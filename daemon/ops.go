@@ -42,6 +42,9 @@ func handlerFor(op string) (handler, bool) {
 		OpRmdir:      decode((*conn).opRmdir),
 		OpUnlink:     decode((*conn).opUnlink),
 		OpRename:     decode((*conn).opRename),
+		OpObjGet:     decode((*conn).opObjGet),
+		OpClose:      decode((*conn).opClose),
+		OpFDs:        (*conn).opFDs,
 	}[op]
 	return h, ok
 }
@@ -467,6 +470,38 @@ func (c *conn) opProgRun(a ProgRunArgs) (any, error) {
 		return nil
 	})
 	return res, err
+}
+
+func (c *conn) opObjGet(a ObjGetArgs) (any, error) {
+	var flags uint32
+	switch a.Flags {
+	case "":
+	case "rdonly":
+		flags = kernel.BPF_F_RDONLY
+	case "wronly":
+		flags = kernel.BPF_F_WRONLY
+	default:
+		return nil, fmt.Errorf("obj get: flags %q (rdonly, wronly): %w", a.Flags, unix.EINVAL)
+	}
+	fd, err := c.proc.ObjGet(a.Path, flags)
+	if err != nil {
+		return nil, err
+	}
+	in, err := c.proc.ObjInfo(fd)
+	if err != nil {
+		return nil, err
+	}
+	return FDResult{FD: fd, ObjType: in.ObjType, ID: in.ID}, nil
+}
+
+func (c *conn) opClose(a CloseArgs) (any, error) { return struct{}{}, c.proc.Close(a.FD) }
+
+func (c *conn) opFDs(json.RawMessage) (any, error) {
+	fds := c.proc.FDs()
+	if fds == nil {
+		fds = []int{}
+	}
+	return FDsResult{FDs: fds}, nil
 }
 
 func (c *conn) opStat(a PathArgs) (any, error) {

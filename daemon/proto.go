@@ -42,6 +42,9 @@ const (
 	OpRmdir      = "rmdir"
 	OpUnlink     = "unlink"
 	OpRename     = "rename"
+	OpObjGet     = "obj.get"
+	OpClose      = "close"
+	OpFDs        = "fds"
 )
 
 // Request is one line from a client.
@@ -211,6 +214,32 @@ type Object struct {
 // ShowResult lists objects by id.
 type ShowResult struct {
 	Objects []Object `json:"objects"`
+}
+
+// ObjGetArgs is BPF_OBJ_GET: the fd stays open in the connection's
+// process until OpClose or the connection ends (a way to hold an object
+// across an unpin).
+type ObjGetArgs struct {
+	Path string `json:"path"`
+	// Flags: 0, or "rdonly" / "wronly" (BPF_F_RDONLY, BPF_F_WRONLY).
+	Flags string `json:"flags,omitempty"`
+}
+
+// FDResult is an open fd and the object it holds.
+type FDResult struct {
+	FD      int    `json:"fd"`
+	ObjType string `json:"obj_type,omitempty"`
+	ID      uint32 `json:"id,omitempty"`
+}
+
+// CloseArgs is close(2).
+type CloseArgs struct {
+	FD int `json:"fd"`
+}
+
+// FDsResult lists the process's open fds.
+type FDsResult struct {
+	FDs []int `json:"fds"`
 }
 
 // MapKeyArgs addresses one element (Key and Value are raw bytes; in JSON

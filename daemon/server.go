@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/simfs/simfs/cgroup"
 	"github.com/simfs/simfs/kernel"
@@ -117,13 +118,14 @@ func Listen(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
-// Serve accepts connections on l until l or the server is closed. It
-// returns nil after Close.
+// Serve accepts connections on l until l or the server is closed, and
+// closes l. It returns nil after Close.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return net.ErrClosed
+		l.Close()
+		return nil
 	}
 	s.listeners[l] = struct{}{}
 	s.wg.Add(1)
@@ -182,6 +184,8 @@ type conn struct {
 	srv  *Server
 	nc   net.Conn
 	proc *kernel.Process
+	// streaming is set once the connection is an events stream.
+	streaming atomic.Bool
 
 	wmu sync.Mutex
 	w   *bufio.Writer
@@ -320,6 +324,7 @@ func (c *conn) events(req Request, r *bufio.Reader) {
 		a.Buffer = 4096
 	}
 	sub := c.srv.cfg.Machine.Events().Subscribe(a.Buffer)
+	c.streaming.Store(true)
 	if err := c.reply(req.ID, struct{}{}, nil); err != nil {
 		sub.Close()
 		return
