@@ -105,7 +105,8 @@
 //
 // A daemon writes <id>.json (a DaemonInfo) and its socket <id>.sock into a
 // private 0700 directory: /run/simfs for root, else
-// $XDG_RUNTIME_DIR/simfs, else /tmp/simfs-<uid> ([RegistryDirs]). A CLI
+// $XDG_RUNTIME_DIR/simfs, else /tmp/simfs-<uid> ([RegistryDirs]; or
+// $SIMFS_RUNTIME_DIR alone when it is set). A CLI
 // lists the live daemons there, picks the one whose mounts contain its
 // path arguments ([FindDaemon]) and translates them ([Translate]).
 // Entries of daemons that died are skipped and removed by the next daemon

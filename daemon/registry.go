@@ -23,8 +23,12 @@ type Registry struct {
 
 // RegistryDirs are the candidate registry directories for the current
 // user, most preferred first: /run/simfs for root, then
-// $XDG_RUNTIME_DIR/simfs, then /tmp/simfs-<uid>.
+// $XDG_RUNTIME_DIR/simfs, then /tmp/simfs-<uid>. $SIMFS_RUNTIME_DIR, if
+// set, is the only one (tests use it to keep to themselves).
 func RegistryDirs() []string {
+	if d := os.Getenv("SIMFS_RUNTIME_DIR"); d != "" {
+		return []string{d}
+	}
 	var dirs []string
 	if os.Geteuid() == 0 {
 		dirs = append(dirs, "/run/simfs")
