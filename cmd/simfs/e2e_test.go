@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simfs/simfs/daemon"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The end-to-end tests build the binary, run `simfs mount` as a child
+// process and drive the mount with real tools and the CLI, each in a
+// process of its own. They need root and /dev/fuse and skip elsewhere.
+
+func needFUSE(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if why := fuseUnavailable(); why != "" {
+		t.Skip("no FUSE: " + why)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the end-to-end tests mount directly, as root")
+	}
+}
+
+// buildSimfs builds the binary once per test.
+func buildSimfs(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "simfs")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+// e2e is one test's world: the binary, a private registry, a mount dir.
+type e2e struct {
+	t   *testing.T
+	bin string
+	dir string
+	reg string
+	env []string
+}
+
+func newE2E(t *testing.T) *e2e {
+	needFUSE(t)
+	dir := shortTempDir(t)
+	e := &e2e{t: t, bin: buildSimfs(t), dir: dir, reg: filepath.Join(dir, ".reg")}
+	e.env = append(os.Environ(), "LC_ALL=C", "SIMFS_RUNTIME_DIR="+e.reg, "SIMFS_SOCKET=",
+		"PATH="+filepath.Dir(e.bin)+":"+os.Getenv("PATH"))
+	t.Cleanup(func() {
+		// Leave nothing mounted, whatever happened.
+		for _, mp := range []string{e.p("bpf"), e.p("cgroup")} {
+			for unix.Unmount(mp, unix.MNT_DETACH) == nil {
+			}
+		}
+	})
+	return e
+}
+
+func (e *e2e) p(rel string) string { return filepath.Join(e.dir, rel) }
+
+// daemonProc is a running `simfs mount`.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	info   daemon.DaemonInfo
+	stderr *syncBuffer
+	done   chan error
+}
+
+func (e *e2e) mount(args ...string) *daemonProc {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, append([]string{"mount", e.dir, "--json"}, args...)...)
+	cmd.Env = e.env
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(e.t, err)
+	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = d.stderr
+	require.NoError(e.t, cmd.Start())
+	go func() {
+		// Keep draining so the daemon never blocks on a full pipe.
+		sc := bufio.NewScanner(stdout)
+		first := true
+		lines := make(chan string, 1)
+		for sc.Scan() {
+			if first {
+				lines <- sc.Text()
+				first = false
+			}
+		}
+		close(lines)
+		d.done <- cmd.Wait()
+	}()
+	e.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	// The first line is the daemon's description, once it serves.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		infos, _ := (&daemon.Registry{Dir: e.reg}).List(false)
+		for _, in := range infos {
+			if in.Pid == cmd.Process.Pid {
+				d.info = in
+				return d
+			}
+		}
+		select {
+		case err := <-d.done:
+			e.t.Fatalf("simfs mount exited: %v: %s", err, d.stderr)
+		default:
+		}
+		require.True(e.t, time.Now().Before(deadline), "simfs mount did not come up: %s", d.stderr)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a buffer that exec's copying goroutine writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type shResult struct {
+	out  string
+	code int
+}
+
+// sh runs a shell line in a child process, in the test's dir.
+func (e *e2e) sh(line string) shResult {
+	e.t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Env = e.env
+	cmd.Dir = e.dir
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(e.t, err)
+	}
+	return shResult{string(out), code}
+}
+
+func (e *e2e) ok(line string) string {
+	e.t.Helper()
+	r := e.sh(line)
+	require.Zero(e.t, r.code, "%s: %s", line, r.out)
+	return r.out
+}
+
+// fails checks that line fails and says errno (by name, as simfs does, or
+// by message, as coreutils do).
+func (e *e2e) fails(line string, errno syscall.Errno) {
+	e.t.Helper()
+	r := e.sh(line)
+	require.NotZero(e.t, r.code, "%s succeeded: %s", line, r.out)
+	if !strings.Contains(r.out, daemon.ErrnoName(errno)+" (") && !strings.Contains(strings.ToLower(r.out), strings.ToLower(errno.Error())) {
+		e.t.Fatalf("%s: want %s, got: %s", line, daemon.ErrnoName(errno), r.out)
+	}
+}
+
+func mounted(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && f[1] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func TestE2EMountWithTools(t *testing.T) {
+	e := newE2E(t)
+	d := e.mount()
+	assert.Equal(t, []daemon.Mount{{Host: e.p("bpf"), Sim: "/sys/fs/bpf"}, {Host: e.p("cgroup"), Sim: "/sys/fs/cgroup"}}, d.info.Mounts)
+	st, err := os.Stat(d.info.Socket)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0600), st.Mode().Perm())
+
+	require.NoError(t, os.WriteFile(e.p("p.s"), []byte(".type syscall\nldxw %r0, [%r1]\nexit\n"), 0644))
+	assert.Equal(t, "1777 root\n", e.ok("stat -c '%a %U' bpf"))
+	out := e.ok("simfs prog load p.s bpf/p --json") // a relative path finds its daemon
+	var load daemon.ProgLoadResult
+	require.NoError(t, json.Unmarshal([]byte(out), &load))
+	assert.Equal(t, e.p("bpf/p"), load.Path, "paths come back as the host sees them")
+	assert.Equal(t, "600 1 0 root\n", e.ok("stat -c '%a %h %s %U' bpf/p"))
+	e.fails("cat bpf/p", unix.EIO)
+	e.fails("touch bpf/new", unix.EACCES) // O_CREAT in bpffs
+	e.fails("mkfifo bpf/fifo", unix.EPERM)
+	e.ok("mkdir bpf/d && mv bpf/p bpf/d/p && simfs pin bpf/d/p bpf/q && ln bpf/q bpf/d/hard")
+	assert.Equal(t, "2\n", e.ok("stat -c %h bpf/q"))
+	e.fails("rmdir bpf/d", unix.ENOTEMPTY)
+	e.fails("simfs pin bpf/q bpf/q", unix.EEXIST)
+	e.fails("simfs pin bpf/q bpf/a.b", unix.EPERM)
+	e.fails("simfs pin bpf/nothing bpf/r", unix.ENOENT)
+	e.fails("simfs pin bpf/q "+os.TempDir()+"/elsewhere", unix.EXDEV)
+	e.fails("ln bpf/q cgroup/q", unix.EXDEV) // link(2) across the two mounts
+
+	var objs []daemon.Object
+	require.NoError(t, json.Unmarshal([]byte(e.ok("simfs prog show --json")), &objs))
+	require.Len(t, objs, 1)
+	assert.Equal(t, []string{e.p("bpf/d/hard"), e.p("bpf/d/p"), e.p("bpf/q")}, objs[0].Pinned)
+	assert.Equal(t, "retval 7 (0x7)", strings.SplitN(e.ok("simfs prog run bpf/q --ctx 07000000"), "\n", 2)[0])
+
+	// Two CLI clients at once.
+	e.ok("simfs prog load p.s bpf/x1 & simfs prog load p.s bpf/x2 & wait; ls bpf/x1 bpf/x2")
+	e.ok("rm -r bpf/d bpf/q bpf/x1 bpf/x2")
+	assert.Equal(t, "[]\n", e.ok("simfs prog show --json"), "every unpinned program was freed")
+
+	// Maps.
+	e.ok("simfs map create bpf/m --type array --key 4 --value 8 --entries 2 && simfs map update bpf/m --key-u32 1 --value-u64 9")
+	assert.Equal(t, "key: 01 00 00 00  value: 09 00 00 00 00 00 00 00\n", e.ok("simfs map lookup bpf/m 01000000"))
+	e.fails("cat bpf/m", unix.EIO) // a map without BTF has no seq_show, as in the kernel
+
+	// cgroup2.
+	e.ok("mkdir -p cgroup/a/b")
+	pid := strings.TrimSpace(e.ok("simfs task spawn cgroup/a"))
+	assert.Equal(t, pid+"\n", e.ok("cat cgroup/a/cgroup.procs"))
+	var tk daemon.TaskResult
+	require.NoError(t, json.Unmarshal([]byte(e.ok("simfs task spawn cgroup/a/b --json")), &tk))
+	assert.Equal(t, e.p("cgroup/a/b"), tk.Cgroup)
+	e.fails("rmdir cgroup/a/b", unix.EBUSY)
+	e.ok(fmt.Sprintf("echo %d > cgroup/a/cgroup.procs", tk.Pid))
+	assert.Contains(t, e.ok("cat cgroup/a/cgroup.procs"), fmt.Sprint(tk.Pid))
+	e.ok("rmdir cgroup/a/b")
+	e.ok("simfs task exit " + pid)
+	e.ok(fmt.Sprintf("simfs task exit %d", tk.Pid))
+	e.ok("rmdir cgroup/a")
+
+	// SIGTERM: a clean unmount, the registry entry and socket gone.
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-d.done:
+		require.NoError(t, err, d.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("simfs mount did not stop on SIGTERM")
+	}
+	assert.False(t, mounted(e.p("bpf")))
+	assert.False(t, mounted(e.p("cgroup")))
+	assert.NoFileExists(t, d.info.Socket)
+	assert.NoFileExists(t, filepath.Join(e.reg, d.info.ID+".json"))
+}
+
+func TestE2EKilledDaemonAndRestart(t *testing.T) {
+	e := newE2E(t)
+	d := e.mount()
+	require.NoError(t, os.WriteFile(e.p("p.s"), []byte(".type syscall\nmov %r0, 0\nexit\n"), 0644))
+	e.ok("simfs prog load p.s bpf/p")
+	require.NoError(t, d.cmd.Process.Kill())
+	<-d.done
+	e.fails("stat bpf/p", unix.ENOTCONN) // the stale mount a killed daemon leaves
+	e.fails("simfs prog show", unix.ENOENT)
+
+	d2 := e.mount()
+	assert.Contains(t, d2.stderr.String(), "replaced a stale mount on "+e.p("bpf"))
+	assert.Equal(t, "maps.debug\nprogs.debug\n", e.ok("ls bpf"), "a new machine")
+	e.ok("simfs prog load p.s bpf/p && stat bpf/p")
+	infos, err := (&daemon.Registry{Dir: e.reg}).List(false)
+	require.NoError(t, err)
+	require.Len(t, infos, 1, "the dead daemon's entry was pruned")
+	assert.Equal(t, d2.info.ID, infos[0].ID)
+
+	// A second daemon on the same directory is refused.
+	cmd := exec.Command(e.bin, "mount", e.dir)
+	cmd.Env = e.env
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "EBUSY")
+
+	require.NoError(t, d2.cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, <-d2.done)
+	assert.False(t, mounted(e.p("bpf")))
+}
+
+// TestE2EDemoAsTheREADMESays runs the README's first command from the
+// repository root, as a new user would.
+func TestE2EDemoAsTheREADMESays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command("go", "run", "./cmd/simfs", "demo", "--once")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "SIMFS_RUNTIME_DIR="+filepath.Join(tmp, "reg"), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "steps that ran went as the RFC says")
+	assert.NotContains(t, string(out), "UNEXPECTED")
+	if fuseUnavailable() == "" {
+		assert.Contains(t, string(out), "served over FUSE")
+	} else {
+		assert.Contains(t, string(out), "FUSE is not used")
+	}
+	b, _ := os.ReadFile("/proc/self/mounts")
+	assert.NotContains(t, string(b), tmp, "the demo left a mount behind")
+}
