@@ -441,10 +441,11 @@ func ErrnoOf(err error) syscall.Errno {
 	return unix.EINVAL
 }
 
-// errorMessage strips the errno's own text from the end of err's message,
-// so that Error.Error does not say it twice.
+// errorMessage strips the errno's own text from err's message (at the
+// end, or in the middle, where a wrapped error put it), so that
+// Error.Error says it once.
 func errorMessage(err error, e syscall.Errno) string {
-	msg := err.Error()
+	msg := strings.ReplaceAll(err.Error(), ": "+e.Error()+": ", ": ")
 	for _, suffix := range []string{": " + e.Error(), e.Error()} {
 		if strings.HasSuffix(msg, suffix) {
 			return strings.TrimSuffix(msg, suffix)
