@@ -17,7 +17,7 @@ func Example_library() {
 		panic(err)
 	}
 	p := m.NewProcess(kernel.ProcessOptions{Umask: 0o022}) // uid 0
-	defer p.Exit()                                        // closes every fd, as a process exit does
+	defer p.Exit()                                         // closes every fd, as a process exit does
 
 	code, _ := bpfasm.Assemble("mov %r0, 7\nexit")
 	fd, _, err := p.ProgLoad(kernel.ProgLoadAttr{Section: "syscall", Name: "seven", License: "GPL", Raw: code})
