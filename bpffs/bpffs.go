@@ -40,6 +40,7 @@ import (
 
 	"github.com/simfs/simfs/bpf"
 	"github.com/simfs/simfs/events"
+	"github.com/simfs/simfs/fsnotify"
 	"github.com/simfs/simfs/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	UID, GID uint32
 	// NoPreload leaves out maps.debug and progs.debug.
 	NoPreload bool
+	// Notify is the machine's fsnotify registry; without it WatchInode
+	// fails with EPERM, as bpf_watch_inode does without CONFIG_FSNOTIFY.
+	Notify *fsnotify.Registry
 }
 
 // FS is one bpffs instance (one mount).
@@ -66,6 +70,9 @@ type FS struct {
 
 	mu    sync.Mutex
 	paths map[*vfs.Inode]string // where each pin was made, for events
+
+	// notify is bpf_notify_group: the group of the RFC's watch marks.
+	notify *fsnotify.Group
 }
 
 // pin is the private data of a pin inode: bpf_inode_type's answer.
@@ -82,6 +89,9 @@ func New(v *vfs.VFS, sys *bpf.Subsystem, opts Options) *FS {
 		mode = vfs.S_IRWXUGO
 	}
 	fs := &FS{sys: sys, v: v, paths: make(map[*vfs.Inode]string)}
+	if opts.Notify != nil {
+		fs.notify = opts.Notify.NewGroup(fsnotify.GroupOps{})
+	}
 	fs.sb = v.NewSuperblock(fs, vfs.InodeAttr{Ino: 1, Mode: vfs.S_IFDIR | vfs.S_ISVTX | mode&vfs.S_IALLUGO, UID: opts.UID, GID: opts.GID, DirOps: dirOps{fs}})
 	if !opts.NoPreload {
 		t := v.Begin()
@@ -142,14 +152,30 @@ func ObjectOf(in *vfs.Inode) (bpf.Object, bool) {
 }
 
 // GetBackingInode is the RFC's get_backing_inode: the first bpffs inode that
-// pinned obj, with a reference the caller must drop with vfs.Put, or nil if
-// there is none or it is being destroyed.
-func GetBackingInode(v *vfs.VFS, obj bpf.Object) *vfs.Inode {
+// pinned obj, with a reference the caller drops with Txn.Put, or nil if
+// there is none or it is being destroyed (unlinked: I_FREEING).
+func GetBackingInode(t *vfs.Txn, obj bpf.Object) *vfs.Inode {
 	in := obj.BackingInode()
-	if in == nil || !v.Get(in) {
+	if in == nil || in.Removed() || !t.Get(in) {
 		return nil
 	}
 	return in
+}
+
+// WatchInode is the RFC's bpf_watch_inode (patch 1): when the bpffs inode in
+// dies — its last link unlinked, or the file system unmounted — free runs
+// once with the object in pinned and priv. Many watches may share an inode
+// (allow_dups). It may be called inside a vfs transaction; free runs with no
+// lock held and may remove nodes of other file systems.
+func (fs *FS) WatchInode(in *vfs.Inode, free func(obj bpf.Object, priv any), priv any) error {
+	if fs.notify == nil {
+		return unix.EPERM
+	}
+	obj, _ := ObjectOf(in)
+	m := &fsnotify.Mark{Private: priv, Freeing: func(m *fsnotify.Mark, why fsnotify.Reason) {
+		free(obj, m.Private)
+	}}
+	return fs.notify.AddInodeMark(in, m, true)
 }
 
 // Pin is bpf_obj_do_pin's bpffs branch (vfs_mkobj with bpf_mkprog,

@@ -24,11 +24,17 @@
 package kernel
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/simfs/simfs/bpf"
 	"github.com/simfs/simfs/bpffs"
+	"github.com/simfs/simfs/bpfview"
+	"github.com/simfs/simfs/cgroup"
+	"github.com/simfs/simfs/fsnotify"
+	"github.com/simfs/simfs/kobj"
+	"github.com/simfs/simfs/vmlinux"
 	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/vfs"
 )
@@ -46,6 +52,11 @@ type Config struct {
 	// Seed makes randomness (bpf_get_prandom_u32, the scheduler)
 	// reproducible.
 	Seed uint64
+	// Layout is how kernel structures are laid out in BPF memory (nil:
+	// vmlinux.Default()). Programs are CO-RE-relocated against it.
+	Layout *vmlinux.Layout
+	// Cgroup configures the cgroup2 hierarchy.
+	Cgroup cgroup.Options
 }
 
 // Machine is one simulated machine.
@@ -55,6 +66,12 @@ type Machine struct {
 	bus   *events.Bus
 	bpf   *bpf.Subsystem
 	bpffs *bpffs.FS
+	fsn   *fsnotify.Registry
+	cg    *cgroup.Hierarchy
+	objs  *kobj.Objects
+	view  *bpfview.View
+	// schedStatWait is the simulated sched_stat_wait tracepoint.
+	schedStatWait *bpf.Tracepoint
 
 	// exposer is the RFC's kernfs side of BPF_OBJ_PIN (bpf_obj_do_pin_kernfs).
 	exposer Exposer
@@ -98,11 +115,74 @@ func Boot(cfg Config) (*Machine, error) {
 	if err := m.vfs.Chmod(root, "/tmp", 01777); err != nil {
 		return nil, err
 	}
-	m.bpffs = bpffs.New(m.vfs, m.bpf, bpffs.Options{})
+	m.fsn = fsnotify.New(m.vfs)
+	m.bpffs = bpffs.New(m.vfs, m.bpf, bpffs.Options{Notify: m.fsn})
 	if err := m.vfs.Mount(root, BPFFSPath, m.bpffs.Superblock()); err != nil {
 		return nil, err
 	}
+	var err error
+	if m.cg, err = cgroup.New(m.vfs, cfg.Cgroup); err != nil {
+		return nil, err
+	}
+	if err := m.cg.Mount(root, CgroupPath); err != nil {
+		return nil, err
+	}
+	m.cg.AddHook(m.cgroupEvent)
+	layout := cfg.Layout
+	if layout == nil {
+		layout = vmlinux.Default()
+	}
+	if m.objs, err = kobj.New(m.bpf, layout, m.cg); err != nil {
+		return nil, err
+	}
+	m.view = bpfview.New(m.bpf, m.bpffs, m.objs, m.cg)
+	m.exposer = m.view
+	m.schedStatWait = m.bpf.RegisterTracepoint("sched_stat_wait", "struct task_struct *p", "u64 delta")
 	return m, nil
+}
+
+// Cgroups returns the cgroup2 hierarchy mounted at /sys/fs/cgroup.
+func (m *Machine) Cgroups() *cgroup.Hierarchy { return m.cg }
+
+// Layout returns the kernel structure layout programs see.
+func (m *Machine) Layout() *vmlinux.Layout { return m.objs.Layout() }
+
+// KernelObjects returns the kernel objects in BPF memory.
+func (m *Machine) KernelObjects() *kobj.Objects { return m.objs }
+
+// View returns the RFC's exposure machinery.
+func (m *Machine) View() *bpfview.View { return m.view }
+
+// Notify returns the fsnotify registry.
+func (m *Machine) Notify() *fsnotify.Registry { return m.fsn }
+
+// SchedStatWait returns the simulated sched_stat_wait tracepoint.
+func (m *Machine) SchedStatWait() *bpf.Tracepoint { return m.schedStatWait }
+
+// cgroupEvent turns hierarchy changes into lifecycle events.
+func (m *Machine) cgroupEvent(ch cgroup.Change) {
+	ev := events.Event{Cgroup: ch.ID, Pid: ch.Pid}
+	switch {
+	case ch.Path == "/":
+		ev.Path = CgroupPath
+	case ch.Path != "":
+		ev.Path = CgroupPath + ch.Path
+	}
+	switch ch.Kind {
+	case cgroup.CgroupCreated:
+		ev.Kind = events.CgroupCreated
+	case cgroup.CgroupRemoved:
+		ev.Kind = events.CgroupRemoved
+	case cgroup.TaskSpawned:
+		ev.Kind = events.TaskSpawned
+	case cgroup.TaskMoved:
+		ev.Kind = events.TaskMoved
+	case cgroup.TaskExited:
+		ev.Kind = events.TaskExited
+	default:
+		return
+	}
+	m.bus.Emit(ev)
 }
 
 // VFS returns the machine's mount namespace.
@@ -121,7 +201,14 @@ func (m *Machine) Events() *events.Bus { return m.bus }
 func (m *Machine) CurrentTask(task any) (bpf.TaskInfo, bool) {
 	switch t := task.(type) {
 	case *Process:
-		return bpf.TaskInfo{Pid: uint32(t.pid), Tgid: uint32(t.pid), UID: t.cred.UID, GID: t.cred.GID, Comm: t.comm}, true
+		return bpf.TaskInfo{Pid: uint32(t.pid), Tgid: uint32(t.pid), UID: t.cred.UID, GID: t.cred.GID, Comm: t.comm, CgroupID: 1}, true
+	case *cgroup.Task:
+		info := bpf.TaskInfo{Pid: uint32(t.Pid()), Tgid: uint32(t.Pid()), Comm: fmt.Sprintf("task%d", t.Pid())}
+		if cg := t.Cgroup(); cg != nil {
+			info.CgroupID = cg.ID()
+		}
+		info.Addr, _ = m.objs.Task(t)
+		return info, true
 	}
 	return bpf.TaskInfo{}, false
 }
