@@ -32,11 +32,11 @@ import (
 	"github.com/simfs/simfs/bpffs"
 	"github.com/simfs/simfs/bpfview"
 	"github.com/simfs/simfs/cgroup"
+	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/fsnotify"
 	"github.com/simfs/simfs/kobj"
-	"github.com/simfs/simfs/vmlinux"
-	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/vfs"
+	"github.com/simfs/simfs/vmlinux"
 )
 
 // Where the machine mounts its file systems.
