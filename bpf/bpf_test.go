@@ -167,3 +167,22 @@ func TestTracepointLink(t *testing.T) {
 	require.True(t, p.Freed())
 	require.Equal(t, 0, tp.Attached())
 }
+
+// A CO-RE-poisoned read loads (the flow analysis does not count the trap
+// as clobbering registers) and traps naming the relocation when reached.
+func TestPoisonedInstructionNamesField(t *testing.T) {
+	s, _ := newSys(t)
+	insns := asm.Instructions{
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JEq.Imm(asm.R1, 0, "skip"),
+		asm.BuiltinFunc(0xbad2310).Call(), // what btf.COREFixup.Apply writes
+		asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		asm.Return().WithSymbol("skip"),
+	}
+	p, log, err := s.LoadProg(ProgSpec{Section: "syscall", License: "GPL", Insns: insns,
+		Poisoned: map[int]string{2: "CO-RE byte_off relocation of cgroup.kn: the target's struct cgroup has no field kn"}})
+	require.NoError(t, err, log)
+	_, err = p.Run(&RunContext{Ctx: make([]byte, 8)})
+	require.ErrorContains(t, err, "has no field kn")
+	require.ErrorIs(t, err, unix.EINVAL)
+}

@@ -218,10 +218,11 @@ func progTag(code []byte) [8]byte {
 }
 
 func (p *Prog) free() {
+	// p.maps stays: Maps() may still be asked about a freed program
+	// (`show` racing with an exit), and the slice is never written again.
 	for _, m := range p.maps {
 		m.Put()
 	}
-	p.maps = nil
 }
 
 // RunContext is one run's environment.

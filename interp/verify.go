@@ -225,7 +225,12 @@ func (c *compiler) dataflow() error {
 				}
 			}
 			push(int(in.off), &s)
-		case op == opCall || op == opTrap:
+		case op == opTrap:
+			// A CO-RE-poisoned instruction traps if it runs; for the
+			// flow analysis it is transparent, so that a program whose
+			// poisoned read sits on a path the kernel would prune still
+			// loads, and one that reaches it traps naming the field.
+		case op == opCall:
 			for r := uint8(0); r <= 5; r++ {
 				s.init &^= 1 << r
 				s.fp &^= 1 << r
