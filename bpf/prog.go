@@ -58,7 +58,6 @@ type Prog struct {
 	tag       [8]byte
 	loaded    time.Time
 	poisoned  map[int]string
-	insns     []string // disassembly, for `prog dump`
 }
 
 // Type returns the program's type.

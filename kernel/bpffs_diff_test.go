@@ -345,10 +345,10 @@ func TestBPFFSAgainstKernel(t *testing.T) {
 		t.Skipf("cannot load a program: %v", err)
 	}
 	defer prog.Close()
-	real := &realBPFFS{t: t, dir: dir, mapF: mp, prog: prog}
+	var real fsUnderTest = &realBPFFS{t: t, dir: dir, mapF: mp, prog: prog}
 
 	_, p := boot(t)
-	sim := &simBPFFS{t: t, p: p, mapF: newArray(t, p), prog: newProg(t, p)}
+	var sim fsUnderTest = &simBPFFS{t: t, p: p, mapF: newArray(t, p), prog: newProg(t, p)}
 
 	for i, step := range bpffsScript {
 		want := real.do(step[0], step[1:]...)
