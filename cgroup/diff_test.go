@@ -540,18 +540,6 @@ func (d *differ) eventually(name string, f func(fs fsys) string) {
 	}
 }
 
-// knownDivergence compares observations taken elsewhere for a difference
-// that is not this package's to fix: a mismatch is logged with its reason,
-// and agreement is logged too, so that the note can go once it is fixed.
-func (d *differ) knownDivergence(name, reason string, r, s string) {
-	d.t.Helper()
-	if r != s {
-		d.t.Logf("known divergence, %s: %s:\nkernel: %s\nsimfs:  %s", reason, name, r, s)
-		return
-	}
-	d.t.Logf("%s: kernel and simfs now agree (%s no longer applies)", name, reason)
-}
-
 // pids replaces the tasks' pids by their labels.
 func pids(fs fsys, s string, labels ...string) string {
 	for _, l := range labels {
@@ -990,9 +978,7 @@ func TestDifferentialCgroup2(t *testing.T) {
 			readdirOfDead[fs] = fmt.Sprintf("%v %s", names, errObs(err))
 			return strings.Join(obs, " ")
 		})
-		d.knownDivergence("getdents on a removed cgroup directory",
-			"package vfs lists a dead directory as empty where Linux's iterate_dir answers ENOENT (IS_DEADDIR)",
-			readdirOfDead[d.real], readdirOfDead[d.sim])
+		require.Equal(t, readdirOfDead[d.real], readdirOfDead[d.sim], "getdents on a removed cgroup directory (IS_DEADDIR)")
 	})
 
 	t.Run("tasks", func(t *testing.T) {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
@@ -194,4 +195,19 @@ func TestProcessExitClosesFDs(t *testing.T) {
 	require.True(t, mp.Freed())
 	_, err = p.Open("/tmp", unix.O_RDONLY, 0)
 	require.ErrorIs(t, err, unix.ESRCH)
+}
+
+// NAME_MAX is a file system's rule, not the VFS's: bpffs (simple_lookup)
+// refuses names over 255 bytes, cgroup2 (kernfs) takes them, as the running
+// kernel does.
+func TestLongNames(t *testing.T) {
+	_, p := boot(t)
+	long := strings.Repeat("a", 256)
+	require.ErrorIs(t, p.Mkdir("/sys/fs/bpf/"+long, 0755), unix.ENAMETOOLONG)
+	_, err := p.Stat("/sys/fs/bpf/" + long)
+	require.ErrorIs(t, err, unix.ENAMETOOLONG)
+	require.NoError(t, p.Mkdir("/sys/fs/cgroup/"+long, 0755))
+	_, err = p.Stat("/sys/fs/cgroup/" + strings.Repeat("b", 300))
+	require.ErrorIs(t, err, unix.ENOENT)
+	require.NoError(t, p.Rmdir("/sys/fs/cgroup/"+long))
 }

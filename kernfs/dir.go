@@ -13,6 +13,11 @@ type dirOps struct{ vfs.NoDirOps }
 
 var _ vfs.DirOps = dirOps{}
 
+// Lookup is kernfs_iop_lookup for a name the VFS did not find: a negative
+// dentry, whatever the name's length (kernfs has no NAME_MAX check, so
+// cgroup2 accepts names longer than 255 bytes).
+func (dirOps) Lookup(dir *vfs.Inode, name string) error { return unix.ENOENT }
+
 // Mkdir is kernfs_iop_mkdir.
 func (dirOps) Mkdir(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, name string, mode uint32) (*vfs.Inode, error) {
 	parent := NodeOf(dir)

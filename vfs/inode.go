@@ -69,6 +69,7 @@ type Inode struct {
 	removed   atomic.Bool // InodeRemoved was queued: written under the VFS lock, read anywhere
 	destroyed atomic.Bool // written under the VFS lock, read anywhere
 	orphan    bool        // detached by its file system: destroyed when unreferenced
+	sdead     bool        // S_DEAD: removed by rmdir
 }
 
 // dirent is a directory entry, and what Linux calls a dentry as far as

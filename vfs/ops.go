@@ -137,9 +137,6 @@ func (v *VFS) Lookup(c *Caller, dir *Inode, name string) (*Inode, error) {
 	if err := c.permission(dir, MayExec); err != nil {
 		return nil, err
 	}
-	if len(name) > NameMax {
-		return nil, unix.ENAMETOOLONG
-	}
 	return v.lookupNoCross(dir, name)
 }
 
@@ -211,8 +208,6 @@ func childName(name string) (nameData, error) {
 		nd.kind = lastDot
 	case name == "..":
 		nd.kind = lastDotDot
-	case len(name) > NameMax:
-		return nd, unix.ENAMETOOLONG
 	}
 	for i := 0; i < len(name); i++ {
 		if name[i] == '/' {
@@ -601,6 +596,7 @@ func (t *Txn) rmdir(c *Caller, nd nameData) error {
 	if err := nd.dir.dirOps.Rmdir(t, c, nd.dir, nd.name, victim); err != nil {
 		return err
 	}
+	victim.sdead = true // S_DEAD
 	// vfs_rmdir: d_delete_notify, as for unlink, without the IN_ATTRIB.
 	t.Notify(Event{Mask: unix.IN_DELETE | unix.IN_ISDIR, Dir: nd.dir, Name: nd.name, Inode: victim})
 	t.evictLast(mark, victim)
@@ -1064,8 +1060,9 @@ func (v *VFS) readDir(c *Caller, dir *Inode) ([]Dirent, error) {
 	if err := c.permission(dir, MayRead); err != nil {
 		return nil, err
 	}
-	if dir.destroyed.Load() || dir.nlink == 0 {
-		// iterate_dir on an IS_DEADDIR directory.
+	if dir.destroyed.Load() || dir.nlink == 0 || dir.sdead {
+		// iterate_dir on an IS_DEADDIR directory: rmdir set S_DEAD, even
+		// on file systems (kernfs) that keep the link count.
 		return nil, unix.ENOENT
 	}
 	ents := make([]Dirent, 0, len(dir.children))

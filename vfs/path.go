@@ -132,11 +132,10 @@ func (w *walker) parent(dir *Inode, path string) (nameData, error) {
 		nd.kind = lastDot
 	case "..":
 		nd.kind = lastDotDot
-	default:
-		if len(last) > NameMax {
-			return nameData{}, unix.ENAMETOOLONG
-		}
 	}
+	// There is no generic NAME_MAX check: a file system's lookup of a
+	// missing name decides (simple_lookup says ENAMETOOLONG; kernfs, and
+	// so cgroup2, accepts longer names).
 	return nd, nil
 }
 
