@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/simfs/simfs/bpf"
 	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/sched"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -34,17 +36,19 @@ type testDaemon struct {
 
 func startDaemon(t *testing.T) *testDaemon {
 	t.Helper()
-	m, err := kernel.Boot(kernel.Config{})
+	m, err := kernel.Boot(kernel.Config{Seed: 1})
 	require.NoError(t, err)
-	h, err := MountCgroups(m)
+	// The scheduler runs only when a sched.run request says so.
+	s, err := sched.New(m, sched.Options{})
 	require.NoError(t, err)
+	t.Cleanup(s.Close)
 	// Socket paths are limited to 108 bytes; t.TempDir's can be longer.
 	dir, err := os.MkdirTemp("", "simfsd")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "d.sock")
 	mounts := []Mount{{Host: "/mnt/sim/bpf", Sim: kernel.BPFFSPath}, {Host: "/mnt/sim/cgroup", Sim: kernel.CgroupPath}}
-	srv := New(Config{Machine: m, Cgroups: h, Info: DaemonInfo{ID: "t", Pid: os.Getpid(), Socket: sock, Mounts: mounts}})
+	srv := New(Config{Machine: m, Sched: s, Info: DaemonInfo{ID: "t", Pid: os.Getpid(), Socket: sock, Mounts: mounts}})
 	l, err := Listen(sock)
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -417,13 +421,7 @@ func TestTasks(t *testing.T) {
 	assert.ErrorIs(t, c.Call(OpTaskSpawn, TaskSpawnArgs{Cgroup: "/sys/fs/cgroup/work"}, nil), unix.ENOENT)
 	assert.ErrorIs(t, c.Call(OpTaskSpawn, TaskSpawnArgs{Cgroup: "/sys/fs/bpf"}, nil), unix.ENOTDIR)
 
-	var kinds []events.Kind
-	for _, k := range d.rec.Kinds() {
-		if k != events.ProgLoaded && k != events.ObjectFreed { // the daemon's probe
-			kinds = append(kinds, k)
-		}
-	}
-	assert.Equal(t, []events.Kind{events.CgroupCreated, events.TaskSpawned, events.TaskMoved, events.TaskExited, events.CgroupRemoved}, kinds)
+	assert.Equal(t, []events.Kind{events.CgroupCreated, events.TaskSpawned, events.TaskMoved, events.TaskExited, events.CgroupRemoved}, d.rec.Kinds())
 }
 
 func TestEventsStream(t *testing.T) {
@@ -494,14 +492,12 @@ func TestCloseHangsUpOnClients(t *testing.T) {
 	progs := m.Objects(bpf.TypeProg)
 	require.Len(t, progs, 1)
 	assert.Equal(t, int64(1), progs[0].Refs, "the client's process exited with the daemon")
-	assert.NotContains(t, srv.Info().Features, "cgroup2", "no hierarchy given")
+	assert.NotContains(t, srv.Info().Features, "sched", "no scheduler given")
+	assert.Contains(t, srv.Info().Features, "expose", "the machine always has the RFC")
 }
 
 func TestELFObjects(t *testing.T) {
 	d := startDaemon(t)
-	// The simulated scheduler's tracepoint; a no-op if the kernel
-	// registers it itself.
-	d.m.BPF().RegisterTracepoint("sched_stat_wait", "task", "delta")
 	obj, err := os.ReadFile("../examples/pinning_kernfs/pinning_kernfs.bpf.o")
 	require.NoError(t, err)
 	c := d.dial(t)
@@ -538,16 +534,9 @@ func TestELFObjects(t *testing.T) {
 	assert.Equal(t, res.ID, show.Objects[0].ProgID)
 	assert.Equal(t, []string{"/sys/fs/bpf/record_link"}, show.Objects[0].Pinned)
 
-	// loadall pins every program and map; the view program needs the
-	// RFC's program type in the kernel.
+	// loadall pins every program and map.
 	var all ObjLoadResult
-	err = c.Call(OpObjLoad, ObjLoadArgs{Object: obj, Dir: "/sys/fs/bpf/pk"}, &all)
-	if !has(d.srv.Info().Features, "prog:view/cgroup") {
-		assert.ErrorIs(t, err, unix.EINVAL)
-		assert.ErrorContains(t, err, "view/cgroup")
-		t.Skip("SEAM(kernel): no view/cgroup program type yet; loadall of the seed's object waits for it")
-	}
-	require.NoError(t, err)
+	require.NoError(t, c.Call(OpObjLoad, ObjLoadArgs{Object: obj, Dir: "/sys/fs/bpf/pk"}, &all))
 	var pinned []string
 	for _, p := range all.Pinned {
 		pinned = append(pinned, p.Path)
@@ -555,11 +544,109 @@ func TestELFObjects(t *testing.T) {
 	assert.Subset(t, pinned, []string{"/sys/fs/bpf/pk/wait_record", "/sys/fs/bpf/pk/wait_show", "/sys/fs/bpf/pk/wait_map", "/sys/fs/bpf/pk/_rodata"})
 }
 
-func has(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// The seed's programs through the protocol: loadall, attach wait_record,
+// tasks in a cgroup, the scheduler run by request, the view link exposed
+// in the cgroup and read; show lists the exposure; the events say why each
+// exposure went.
+func TestSeedThroughTheDaemon(t *testing.T) {
+	d := startDaemon(t)
+	obj, err := os.ReadFile("../examples/pinning_kernfs/pinning_kernfs.bpf.o")
+	require.NoError(t, err)
+	c := d.dial(t)
+	require.NoError(t, c.Call(OpObjLoad, ObjLoadArgs{Object: obj, Dir: "/sys/fs/bpf/pk"}, nil))
+	require.NoError(t, c.Call(OpLinkCreate, LinkCreateArgs{Prog: "/sys/fs/bpf/pk/wait_record", Link: "/sys/fs/bpf/pk/record"}, nil))
+	require.NoError(t, c.Call(OpMkdir, MkdirArgs{Path: "/sys/fs/cgroup/work"}, nil))
+	require.NoError(t, c.Call(OpMkdir, MkdirArgs{Path: "/sys/fs/cgroup/idle"}, nil))
+	for range 3 {
+		require.NoError(t, c.Call(OpTaskSpawn, TaskSpawnArgs{Cgroup: "/sys/fs/cgroup/work"}, nil))
+	}
+	var run SchedResult
+	require.NoError(t, c.Call(OpSchedRun, SchedRunArgs{Ticks: 250}, &run))
+	assert.Equal(t, 250*sched.DefaultTick, run.Now)
+	assert.Equal(t, 3, run.NrTasks)
+	assert.Positive(t, run.Fired)
+	assert.Zero(t, run.Errors)
+	assert.ErrorIs(t, c.Call(OpSchedRun, SchedRunArgs{Ticks: -1}, nil), unix.EINVAL)
+	assert.ErrorIs(t, c.Call(OpSchedRun, SchedRunArgs{Ticks: MaxSchedRun + 1}, nil), unix.EINVAL)
+
+	var st StatResult
+	require.NoError(t, c.Call(OpStat, PathArgs{Path: "/sys/fs/cgroup/work"}, &st))
+	var show SchedResult
+	require.NoError(t, c.Call(OpSchedShow, nil, &show))
+	require.Len(t, show.Tasks, 3)
+	var longest time.Duration
+	for _, tk := range show.Tasks {
+		assert.Equal(t, "/sys/fs/cgroup/work", tk.Cgroup)
+		assert.Equal(t, st.Ino, tk.CgroupID)
+		longest = max(longest, tk.MaxWait)
+	}
+
+	// Exposing before pinning in bpffs: link create pins at LINK_PATH, a
+	// cgroup directory here, so the new link has no bpffs pin.
+	err = c.Call(OpLinkCreate, LinkCreateArgs{Prog: "/sys/fs/bpf/pk/wait_show", Link: "/sys/fs/cgroup/work/wait"}, nil)
+	assert.ErrorIs(t, err, unix.ENXIO)
+	var view ObjResult
+	require.NoError(t, c.Call(OpLinkCreate, LinkCreateArgs{Prog: "/sys/fs/bpf/pk/wait_show", Link: "/sys/fs/bpf/pk/show"}, &view))
+	for _, dir := range []string{"work", "idle"} {
+		require.NoError(t, c.Call(OpPin, PinArgs{Src: "/sys/fs/bpf/pk/show", Dst: "/sys/fs/cgroup/" + dir + "/wait"}, nil))
+	}
+	var out FileResult
+	require.NoError(t, c.Call(OpReadFile, FileArgs{Path: "/sys/fs/cgroup/work/wait"}, &out))
+	assert.Equal(t, fmt.Sprintf("%d %d\n", st.Ino, longest), string(out.Data))
+	assert.NotZero(t, longest)
+	var entry MapEntry
+	require.NoError(t, c.Call(OpMapLookup, MapKeyArgs{Path: "/sys/fs/bpf/pk/wait_map", Key: binary.LittleEndian.AppendUint64(nil, st.Ino)}, &entry))
+	assert.Equal(t, uint64(longest), binary.LittleEndian.Uint64(entry.Value))
+	var idle StatResult
+	require.NoError(t, c.Call(OpStat, PathArgs{Path: "/sys/fs/cgroup/idle"}, &idle))
+	require.NoError(t, c.Call(OpReadFile, FileArgs{Path: "/sys/fs/cgroup/idle/wait"}, &out))
+	assert.Equal(t, fmt.Sprintf("%d 0\n", idle.Ino), string(out.Data))
+
+	var links ShowResult
+	require.NoError(t, c.Call(OpShow, ShowArgs{Type: "link"}, &links))
+	var exposed []string
+	for _, o := range links.Objects {
+		if o.ID == view.ID {
+			exposed = o.Exposed
 		}
 	}
-	return false
+	assert.Equal(t, []string{"/sys/fs/cgroup/idle/wait", "/sys/fs/cgroup/work/wait"}, exposed)
+
+	// Each way an exposure goes, with its reason.
+	require.NoError(t, c.Call(OpWriteFile, FileArgs{Path: "/sys/fs/cgroup/work/wait", Data: []byte("rm\n")}, nil))
+	require.NoError(t, c.Call(OpRmdir, PathArgs{Path: "/sys/fs/cgroup/idle"}, nil))
+	require.NoError(t, c.Call(OpPin, PinArgs{Src: "/sys/fs/bpf/pk/show", Dst: "/sys/fs/cgroup/work/wait"}, nil))
+	require.NoError(t, c.Call(OpUnlink, PathArgs{Path: "/sys/fs/bpf/pk/show"}, nil))
+	var reasons []string
+	for _, ev := range d.rec.Events() {
+		if ev.Kind == events.ExposureRemoved {
+			assert.Equal(t, view.ID, ev.ObjID)
+			reasons = append(reasons, ev.Reason)
+		}
+	}
+	assert.Equal(t, []string{"rm", "rmdir", "unpin"}, reasons)
+	require.NoError(t, c.Call(OpShow, ShowArgs{Type: "link"}, &links))
+	for _, o := range links.Objects {
+		assert.Empty(t, o.Exposed)
+	}
+}
+
+func TestNoScheduler(t *testing.T) {
+	m, err := kernel.Boot(kernel.Config{})
+	require.NoError(t, err)
+	dir, err := os.MkdirTemp("", "simfsd")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	srv := New(Config{Machine: m})
+	l, err := Listen(filepath.Join(dir, "s"))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	c, err := Dial(filepath.Join(dir, "s"), "x")
+	require.NoError(t, err)
+	assert.ErrorIs(t, c.Call(OpSchedRun, SchedRunArgs{Ticks: 1}, nil), unix.ENOSYS)
+	assert.ErrorIs(t, c.Call(OpSchedShow, nil, nil), unix.ENOSYS)
+	c.Close()
+	require.NoError(t, srv.Close())
+	require.NoError(t, <-done)
 }

@@ -47,7 +47,7 @@
 //	                                                     → ObjResult{obj_type, id, path}
 //	link.create  LinkCreateArgs{prog, link, cgroup, order} → ObjResult
 //	pin          PinArgs{src, dst}                       → ObjResult
-//	show         ShowArgs{type: prog|map|link}           → ShowResult{objects: [kernel.Info + pinned]}
+//	show         ShowArgs{type: prog|map|link}           → ShowResult{objects: [kernel.Info + pinned + exposed]}
 //	map.dump     PathArgs{path}                          → MapDumpResult{key_size, value_size, entries: [{key, value}]}
 //	map.lookup   MapKeyArgs{path, key}                   → MapEntry{key, value}
 //	map.update   MapKeyArgs{path, key, value, flags}     → {}
@@ -55,6 +55,8 @@
 //	prog.run     ProgRunArgs{path, ctx, repeat}          → ProgRunResult{retval, ctx_out, duration_ns}
 //	task.spawn   TaskSpawnArgs{cgroup}                   → TaskResult{pid, cgroup, cgroup_id}
 //	task.exit    TaskArgs{pid}                           → TaskResult
+//	sched.run    SchedRunArgs{ticks}                     → SchedResult (sched.Status)
+//	sched.show   —                                       → SchedResult{sched.Status, tasks: [sched.TaskStats + cgroup]}
 //	stat         PathArgs{path}                          → StatResult{ino, mode, nlink, uid, gid, size} (lstat)
 //	readdir      PathArgs{path}                          → ReadDirResult{entries: [{name, ino, type}]}
 //	read         FileArgs{path}                          → FileResult{data}
@@ -100,6 +102,14 @@
 // pins them. obj.load pins every program under dir by function name and
 // every map by name, dots turned to underscores (bpffs refuses names with
 // a dot).
+//
+// # Tasks and the scheduler
+//
+// task.spawn and task.exit are the machine's own calls
+// (kernel.Process.TaskSpawn, TaskExit). With Config.Sched the daemon
+// answers sched.run (take that many ticks now) and sched.show from the
+// machine's simulated scheduler (package sched); whoever made the
+// scheduler starts and stops its background stepping.
 //
 // # Registry
 //

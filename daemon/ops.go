@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/simfs/simfs/bpf"
@@ -45,6 +44,8 @@ func handlerFor(op string) (handler, bool) {
 		OpObjGet:     decode((*conn).opObjGet),
 		OpClose:      decode((*conn).opClose),
 		OpFDs:        (*conn).opFDs,
+		OpSchedRun:   decode((*conn).opSchedRun),
+		OpSchedShow:  (*conn).opSchedShow,
 	}[op]
 	return h, ok
 }
@@ -100,12 +101,10 @@ func (c *conn) opInfo(json.RawMessage) (any, error) { return c.srv.Info(), nil }
 
 // features says what the simulated kernel offers.
 func (s *Server) features() []string {
-	f := []string{"elf", "asm-maps"}
-	if s.cfg.Cgroups != nil {
-		f = append(f, "cgroup2", "tasks")
-	}
-	if s.expose {
-		f = append(f, "expose")
+	// The machine always has cgroup2 with tasks and the RFC's exposures.
+	f := []string{"elf", "asm-maps", "cgroup2", "tasks", "expose"}
+	if s.cfg.Sched != nil {
+		f = append(f, "sched")
 	}
 	for _, pt := range s.cfg.Machine.BPF().ProgTypes() {
 		f = append(f, "prog:"+pt.Name)
@@ -316,10 +315,21 @@ func (c *conn) opPin(a PinArgs) (any, error) {
 		if err != nil {
 			return err
 		}
-		res = ObjResult{ObjType: in.ObjType, ID: in.ID, Path: a.Dst}
+		res = ObjResult{ObjType: in.ObjType, ID: in.ID, Path: a.Dst, Exposed: c.exposed(a.Dst)}
 		return nil
 	})
 	return res, err
+}
+
+// exposed reports whether p is one of the RFC's kernfs exposures.
+func (c *conn) exposed(p string) bool {
+	m := c.srv.cfg.Machine
+	in, err := m.VFS().Resolve(vfs.RootCaller(), p, false)
+	if err != nil {
+		return false
+	}
+	_, ok := m.View().ExposureOf(in)
+	return ok
 }
 
 func objTypeByName(s string) (bpf.ObjType, bool) {
@@ -338,9 +348,16 @@ func (c *conn) opShow(a ShowArgs) (any, error) {
 	}
 	m := c.srv.cfg.Machine
 	pins := PinnedPaths(m.VFS(), kernel.BPFFSPath)
+	exposed := map[pinKey][]string{}
+	for _, e := range m.View().Exposures() {
+		k := pinKey{e.ObjType.String(), e.ObjID}
+		exposed[k] = append(exposed[k], e.Path)
+	}
 	out := ShowResult{Objects: []Object{}}
 	for _, in := range m.Objects(t) {
-		out.Objects = append(out.Objects, Object{Info: in, Pinned: pins[pinKey{in.ObjType, in.ID}]})
+		k := pinKey{in.ObjType, in.ID}
+		sort.Strings(exposed[k])
+		out.Objects = append(out.Objects, Object{Info: in, Pinned: pins[k], Exposed: exposed[k]})
 	}
 	return out, nil
 }
@@ -571,17 +588,42 @@ func (c *conn) opRename(a RenameArgs) (any, error) {
 	return struct{}{}, c.proc.Rename(a.Old, a.New, a.Flags)
 }
 
-// cgroupRel turns a simulated path under /sys/fs/cgroup into the
-// hierarchy's path ("/" for the root).
-func cgroupRel(p string) (string, error) {
-	p = path.Clean(p)
-	if p != kernel.CgroupPath && !strings.HasPrefix(p, kernel.CgroupPath+"/") {
-		return "", errnoErr("cgroup", p, unix.ENOTDIR)
+// MaxSchedRun is the most ticks one sched.run request may take.
+const MaxSchedRun = 1000000
+
+func (c *conn) opSchedRun(a SchedRunArgs) (any, error) {
+	s := c.srv.cfg.Sched
+	if s == nil {
+		return nil, errNoKernelAPI("sched run (no scheduler)")
 	}
-	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, kernel.CgroupPath), "/"), nil
+	if a.Ticks < 0 || a.Ticks > MaxSchedRun {
+		return nil, fmt.Errorf("sched run: %d ticks (0 to %d): %w", a.Ticks, MaxSchedRun, unix.EINVAL)
+	}
+	// Failing program runs are counted in the status, as in the
+	// background.
+	_ = s.Run(a.Ticks)
+	return SchedResult{Status: s.Status()}, nil
 }
 
-// errNoKernelAPI marks a request whose kernel side does not exist yet.
+func (c *conn) opSchedShow(json.RawMessage) (any, error) {
+	s := c.srv.cfg.Sched
+	if s == nil {
+		return nil, errNoKernelAPI("sched show (no scheduler)")
+	}
+	res := SchedResult{Status: s.Status(), Tasks: []SchedTask{}}
+	for _, ts := range s.Tasks() {
+		t := SchedTask{TaskStats: ts}
+		if tk := c.srv.cfg.Machine.Task(ts.Pid); tk != nil {
+			if cg := tk.Cgroup(); cg != nil {
+				t.Cgroup, t.CgroupID = cgroupSimPath(cg), cg.ID()
+			}
+		}
+		res.Tasks = append(res.Tasks, t)
+	}
+	return res, nil
+}
+
+// errNoKernelAPI marks a request whose kernel side this daemon lacks.
 func errNoKernelAPI(what string) error {
-	return fmt.Errorf("%s: not in this simulated kernel yet: %w", what, syscall.ENOSYS)
+	return fmt.Errorf("%s: not in this daemon's simulated kernel: %w", what, syscall.ENOSYS)
 }

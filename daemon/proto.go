@@ -9,6 +9,7 @@ import (
 
 	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +46,8 @@ const (
 	OpObjGet     = "obj.get"
 	OpClose      = "close"
 	OpFDs        = "fds"
+	OpSchedRun   = "sched.run"
+	OpSchedShow  = "sched.show"
 )
 
 // Request is one line from a client.
@@ -189,6 +192,9 @@ type ObjResult struct {
 	ObjType string `json:"obj_type"`
 	ID      uint32 `json:"id"`
 	Path    string `json:"path,omitempty"`
+	// Exposed says Path is a kernfs file that exposes the object (the
+	// RFC), not a bpffs pin.
+	Exposed bool `json:"exposed,omitempty"`
 }
 
 // PinArgs pins the object pinned at Src again at Dst (in bpffs, or in a
@@ -203,12 +209,14 @@ type ShowArgs struct {
 	Type string `json:"type"`
 }
 
-// Object is one object of a ShowResult: BPF_OBJ_GET_INFO_BY_FD's answer
-// and the bpffs paths that pin it (found by walking the simulated bpffs,
-// as bpftool -f does).
+// Object is one object of a ShowResult: BPF_OBJ_GET_INFO_BY_FD's answer,
+// the bpffs paths that pin it (found by walking the simulated bpffs, as
+// bpftool -f does) and the kernfs files that expose it (the RFC's
+// exposures, which hold no reference).
 type Object struct {
 	kernel.Info
-	Pinned []string `json:"pinned,omitempty"`
+	Pinned  []string `json:"pinned,omitempty"`
+	Exposed []string `json:"exposed,omitempty"`
 }
 
 // ShowResult lists objects by id.
@@ -297,6 +305,24 @@ type TaskArgs struct {
 // TaskResult is a task and its cgroup.
 type TaskResult struct {
 	Pid      int    `json:"pid"`
+	Cgroup   string `json:"cgroup,omitempty"`
+	CgroupID uint64 `json:"cgroup_id,omitempty"`
+}
+
+// SchedRunArgs runs the simulated scheduler for Ticks ticks at once.
+type SchedRunArgs struct {
+	Ticks int `json:"ticks"`
+}
+
+// SchedResult is the scheduler's state and (sched.show) its tasks.
+type SchedResult struct {
+	sched.Status
+	Tasks []SchedTask `json:"tasks,omitempty"`
+}
+
+// SchedTask is one task's scheduling statistics and its cgroup.
+type SchedTask struct {
+	sched.TaskStats
 	Cgroup   string `json:"cgroup,omitempty"`
 	CgroupID uint64 `json:"cgroup_id,omitempty"`
 }

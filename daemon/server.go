@@ -13,8 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/simfs/simfs/cgroup"
 	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,9 +26,10 @@ const MaxLine = 64 << 20
 type Config struct {
 	// Machine is the simulated machine the daemon serves.
 	Machine *kernel.Machine
-	// Cgroups is the machine's cgroup2 hierarchy (MountCgroups), nil if
-	// it has none: cgroup and task requests then fail with ENOSYS.
-	Cgroups *cgroup.Hierarchy
+	// Sched is the machine's simulated scheduler, which sched requests
+	// drive and show (nil: they fail with ENOSYS). The daemon does not
+	// start or stop it.
+	Sched *sched.Scheduler
 	// Info describes the daemon to clients (ID, Pid, Socket, Mounts).
 	Info DaemonInfo
 	// AfterRequest runs after every request that may have changed the
@@ -51,8 +52,6 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
-
-	expose bool // the kernel exposes pinned objects in kernfs (probed once)
 }
 
 // New creates a server.
@@ -64,25 +63,7 @@ func New(cfg Config) *Server {
 	if cfg.Info.Version == 0 {
 		cfg.Info.Version = Version
 	}
-	return &Server{cfg: cfg, log: lg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
-		expose: cfg.Cgroups != nil && probeExpose(cfg.Machine)}
-}
-
-// probeExpose asks the kernel whether BPF_OBJ_PIN into a cgroup directory
-// reaches the RFC's kernfs side: pinning an object that has no bpffs pin
-// there is ENXIO on a kernel that has it and EPERM (neither kernfs nor
-// bpffs) on one that does not. The probe's program is loaded and freed in
-// a process of its own, before any client connects.
-func probeExpose(m *kernel.Machine) bool {
-	p := m.NewProcess(kernel.ProcessOptions{Comm: "simfs-probe"})
-	defer p.Exit()
-	fd, _, err := p.ProgLoad(kernel.ProgLoadAttr{Section: "syscall", Name: "probe", License: "GPL",
-		Raw: []byte{0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0}}) // mov r0, 0; exit
-	if err != nil {
-		return false
-	}
-	err = p.ObjPin(fd, kernel.CgroupPath+"/simfs-probe")
-	return errors.Is(err, unix.ENXIO)
+	return &Server{cfg: cfg, log: lg, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 }
 
 // Info describes the daemon, with its current features.

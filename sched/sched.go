@@ -113,9 +113,9 @@ type Status struct {
 	Slice time.Duration `json:"slice_ns"`
 	Seed  uint64        `json:"seed"`
 	// Now is the simulated time, Ticks the steps taken.
-	Now   time.Duration `json:"now_ns"`
-	Ticks uint64        `json:"ticks"`
-	Tasks int           `json:"tasks"`
+	Now     time.Duration `json:"now_ns"`
+	Ticks   uint64        `json:"ticks"`
+	NrTasks int           `json:"nr_tasks"`
 	// Fired counts sched_stat_wait events fired with programs attached,
 	// Errors the program runs among them that failed, LastError the last
 	// such failure.
@@ -541,7 +541,7 @@ func (s *Scheduler) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Status{CPUs: len(s.cpus), Tick: s.opts.Tick, Slice: s.opts.Slice, Seed: s.opts.Seed,
-		Now: time.Duration(s.now), Ticks: s.ticks, Tasks: len(s.order),
+		Now: time.Duration(s.now), Ticks: s.ticks, NrTasks: len(s.order),
 		Fired: s.fired, Errors: s.errs, LastError: s.lastErr, Background: s.bgEvery}
 }
 

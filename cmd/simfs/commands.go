@@ -10,6 +10,8 @@ import (
 
 	"github.com/simfs/simfs/daemon"
 	"github.com/simfs/simfs/events"
+	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/sched"
 )
 
 func cmdProgLoad(e *env, args []string) error {
@@ -110,6 +112,9 @@ func cmdShow(typ string) func(e *env, args []string) error {
 			for j, p := range res.Objects[i].Pinned {
 				res.Objects[i].Pinned[j] = s.host(p)
 			}
+			for j, p := range res.Objects[i].Exposed {
+				res.Objects[i].Exposed[j] = s.host(p)
+			}
 		}
 		if f.json {
 			return printJSON(e.stdout, res.Objects)
@@ -158,6 +163,9 @@ func printObject(e *env, o daemon.Object) {
 	}
 	for _, p := range o.Pinned {
 		fmt.Fprintf(w, "\tpinned %s\n", p)
+	}
+	for _, p := range o.Exposed {
+		fmt.Fprintf(w, "\texposed %s\n", p)
 	}
 }
 
@@ -445,7 +453,11 @@ func cmdPin(e *env, args []string) error {
 	if f.json {
 		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "%s %d pinned at %s\n", res.ObjType, res.ID, res.Path)
+	verb := "pinned"
+	if res.Exposed {
+		verb = "exposed"
+	}
+	fmt.Fprintf(e.stdout, "%s %d %s at %s\n", res.ObjType, res.ID, verb, res.Path)
 	return nil
 }
 
@@ -572,18 +584,101 @@ func formatEvent(ev events.Event, dropped uint64) string {
 	return sb.String()
 }
 
+func cmdSchedRun(e *env, args []string) error {
+	f := newFlags(e, "sched run", true)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(pos[0])
+	if err != nil {
+		return usageErr("TICKS %q is not a number", pos[0])
+	}
+	s, err := connect(e, f, "simfs-sched")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var res daemon.SchedResult
+	if err := s.Call(daemon.OpSchedRun, daemon.SchedRunArgs{Ticks: n}, &res); err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "ran %d ticks: %s\n", n, schedSummary(res.Status))
+	return nil
+}
+
+// schedSummary is the scheduler's state in one line.
+func schedSummary(st sched.Status) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "simulated time %s (%d ticks of %s), %d CPU", st.Now, st.Ticks, st.Tick, st.CPUs)
+	if st.CPUs != 1 {
+		sb.WriteString("s")
+	}
+	fmt.Fprintf(&sb, ", %d tasks, sched_stat_wait fired %d times", st.NrTasks, st.Fired)
+	if st.Errors > 0 {
+		fmt.Fprintf(&sb, " (%d program runs failed; the last: %s)", st.Errors, st.LastError)
+	}
+	return sb.String()
+}
+
+func cmdSchedShow(e *env, args []string) error {
+	f := newFlags(e, "sched show", true)
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	s, err := connect(e, f, "simfs-sched")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var res daemon.SchedResult
+	if err := s.Call(daemon.OpSchedShow, nil, &res); err != nil {
+		return err
+	}
+	for i := range res.Tasks {
+		res.Tasks[i].Cgroup = s.host(res.Tasks[i].Cgroup)
+	}
+	if f.json {
+		return printJSON(e.stdout, res)
+	}
+	w := e.stdout
+	fmt.Fprintln(w, schedSummary(res.Status))
+	if res.Background > 0 {
+		fmt.Fprintf(w, "a tick every %s of wall-clock time\n", res.Background)
+	} else {
+		fmt.Fprintln(w, "no background ticks: `simfs sched run N` advances it")
+	}
+	if len(res.Tasks) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "%-7s %-9s %-4s %12s %12s %7s %14s  %s\n", "PID", "STATE", "CPU", "RUN", "WAIT", "WAITS", "MAX_WAIT_NS", "CGROUP")
+	for _, t := range res.Tasks {
+		fmt.Fprintf(w, "%-7d %-9s %-4d %12s %12s %7d %14d  %s\n", t.Pid, t.State, t.CPU,
+			t.Run.Round(time.Microsecond), t.Wait.Round(time.Microsecond), t.Waits, int64(t.MaxWait), t.Cgroup)
+	}
+	return nil
+}
+
 func cmdBTFDump(e *env, args []string) error {
 	f := newFlags(e, "btf dump", false)
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	h := daemon.KernelHeader(nil)
+	// The types of a machine as `simfs mount` boots it.
+	m, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		return err
+	}
+	h := m.Layout().Header()
 	if f.json {
 		return printJSON(e.stdout, struct {
 			Header string `json:"header"`
 		}{string(h)})
 	}
-	_, err := e.stdout.Write(h)
+	_, err = e.stdout.Write(h)
 	return err
 }
 

@@ -766,12 +766,8 @@ func libraryDemo(ctx context.Context, e *env, dir, why string, once bool) error 
 	if err != nil {
 		return err
 	}
-	h, err := daemon.MountCgroups(m)
-	if err != nil {
-		return err
-	}
 	sock := filepath.Join(dir, ".simfs.sock")
-	srv := daemon.New(daemon.Config{Machine: m, Cgroups: h, Info: daemon.DaemonInfo{ID: "demo", Pid: os.Getpid(), Socket: sock}})
+	srv := daemon.New(daemon.Config{Machine: m, Info: daemon.DaemonInfo{ID: "demo", Pid: os.Getpid(), Socket: sock}})
 	l, err := daemon.Listen(sock)
 	if err != nil {
 		return err

@@ -5,7 +5,10 @@
 //	simfs mount DIR                       serve DIR/bpf and DIR/cgroup until Ctrl-C
 //	simfs demo [--once]                   the RFC lifecycle, step by step
 //	simfs prog load FILE PATH [--type T]  load text assembly or an ELF object, pin it
+//	simfs prog loadall OBJ DIR            load a clang-built object, pin all it has
+//	simfs link create PROG LINK           attach a program (a view link for view/cgroup)
 //	simfs pin SRC DST                     pin again, or expose in a cgroup directory
+//	simfs task spawn CGROUP_DIR           a simulated task, which the scheduler runs
 //
 // Run `simfs help` for every command. Commands other than mount, serve,
 // demo and btf dump talk to a running daemon over its control socket,
@@ -43,8 +46,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"mount", "mount DIR [--bpf DIR2] [--cgroup DIR3] [--allow-other] [--socket PATH] [--json]", cmdMount},
-		{"serve", "serve [--socket PATH] [--json]   (the daemon without FUSE: commands take simulated paths)", cmdServe},
+		{"mount", "mount DIR [--bpf DIR2] [--cgroup DIR3] [--allow-other] [--socket PATH] [MACHINE FLAGS] [--json]", cmdMount},
+		{"serve", "serve [--socket PATH] [MACHINE FLAGS] [--json]   (the daemon without FUSE: commands take simulated paths)", cmdServe},
 		{"demo", "demo [--once] [--dir DIR] [--library]", cmdDemo},
 		{"status", "status [--json]   (running daemons and their mounts)", cmdStatus},
 		{"prog load", "prog load FILE PATH [--type TYPE] [--prog NAME] [--name NAME] [--license L] [--json]", cmdProgLoad},
@@ -62,6 +65,8 @@ func commands() []command {
 		{"pin", "pin SRC DST [--json]", cmdPin},
 		{"task spawn", "task spawn CGROUP_DIR [--json]", cmdTaskSpawn},
 		{"task exit", "task exit PID [--json]", cmdTaskExit},
+		{"sched run", "sched run TICKS [--json]   (run the simulated scheduler now)", cmdSchedRun},
+		{"sched show", "sched show [--json]   (the scheduler and its tasks)", cmdSchedShow},
 		{"events", "events [--json]", cmdEvents},
 		{"btf dump", "btf dump [--json]", cmdBTFDump},
 	}
@@ -73,7 +78,8 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintln(w, "  simfs "+c.usage)
 	}
-	fmt.Fprintln(w, "\nPaths inside a running mount find their daemon; --socket PATH (or $SIMFS_SOCKET) picks one by hand.")
+	fmt.Fprintln(w, "\nMACHINE FLAGS: --seed N --cpus N --tick 4ms --sched-every 10ms (0: the scheduler runs only on `simfs sched run`).")
+	fmt.Fprintln(w, "Paths inside a running mount find their daemon; --socket PATH (or $SIMFS_SOCKET) picks one by hand.")
 	fmt.Fprintln(w, "Errors name the errno: simfs: BPF_OBJ_PIN DIR/cgroup/a/x: ENXIO (No such device or address).")
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/simfs/simfs/daemon"
 	"github.com/simfs/simfs/fusefs"
 	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/sched"
 	"github.com/simfs/simfs/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -56,9 +57,27 @@ type daemonOpts struct {
 	allowOther    bool
 	socket        string
 	json          bool
+	// seed is the machine's kernel.Config.Seed, sched its scheduler's
+	// options and schedEvery the wall-clock time between two of its
+	// ticks in the background (0: it runs only on `simfs sched run`).
+	seed       uint64
+	sched      sched.Options
+	schedEvery time.Duration
 	// ready, if set, is called once the daemon serves; the demo uses it
 	// and then cancels ctx.
 	ready func(info daemon.DaemonInfo, m *kernel.Machine) error
+}
+
+// DefaultSchedEvery is how often, in wall-clock time, the daemon's
+// scheduler takes a tick.
+const DefaultSchedEvery = 10 * time.Millisecond
+
+// machineFlags adds the flags that shape the simulated machine.
+func machineFlags(f *flags, o *daemonOpts) {
+	f.Uint64Var(&o.seed, "seed", 0, "the machine's random seed (the scheduler's workload)")
+	f.IntVar(&o.sched.CPUs, "cpus", sched.DefaultCPUs, "simulated CPUs of the scheduler")
+	f.DurationVar(&o.sched.Tick, "tick", sched.DefaultTick, "simulated time of one scheduler tick")
+	f.DurationVar(&o.schedEvery, "sched-every", DefaultSchedEvery, "wall-clock time between two scheduler ticks (0: only on `simfs sched run`)")
 }
 
 func cmdMount(e *env, args []string) error {
@@ -67,6 +86,8 @@ func cmdMount(e *env, args []string) error {
 	cgDir := f.String("cgroup", "", "where to mount cgroup2 (default DIR/cgroup)")
 	allowOther := f.Bool("allow-other", false, "let other users reach the mounts (allow_other)")
 	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
+	var o daemonOpts
+	machineFlags(f, &o)
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
@@ -74,7 +95,7 @@ func cmdMount(e *env, args []string) error {
 	if len(pos) == 0 && (*bpfDir == "" || *cgDir == "") {
 		return usageErr("give DIR, or both --bpf and --cgroup")
 	}
-	o := daemonOpts{bpfDir: *bpfDir, cgDir: *cgDir, allowOther: *allowOther, socket: *socket, json: f.json}
+	o.bpfDir, o.cgDir, o.allowOther, o.socket, o.json = *bpfDir, *cgDir, *allowOther, *socket, f.json
 	if len(pos) == 1 {
 		if o.bpfDir == "" {
 			o.bpfDir = filepath.Join(pos[0], "bpf")
@@ -99,27 +120,36 @@ func cmdMount(e *env, args []string) error {
 func cmdServe(e *env, args []string) error {
 	f := newFlags(e, "serve", false)
 	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
+	var o daemonOpts
+	machineFlags(f, &o)
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
+	o.socket, o.json = *socket, f.json
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runDaemon(ctx, e, daemonOpts{socket: *socket, json: f.json})
+	return runDaemon(ctx, e, o)
 }
 
-// runDaemon boots a machine, serves it over FUSE (unless o has no mount
-// points) and on a control socket until ctx ends, then takes everything
-// down: the registry entry, the clients (their processes exit), the
-// mounts.
+// runDaemon boots a machine, starts its scheduler, serves it over FUSE
+// (unless o has no mount points) and on a control socket until ctx ends,
+// then takes everything down: the registry entry, the clients (their
+// processes exit), the mounts, the scheduler.
 func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 	logger := log.New(e.stderr, "simfs: ", 0)
-	m, err := kernel.Boot(kernel.Config{})
+	m, err := kernel.Boot(kernel.Config{Seed: o.seed})
 	if err != nil {
 		return err
 	}
-	h, err := daemon.MountCgroups(m)
+	sc, err := sched.New(m, o.sched)
 	if err != nil {
-		return fmt.Errorf("cgroup2: %w", err)
+		return usageErr("%v", err)
+	}
+	defer sc.Close()
+	if o.schedEvery > 0 {
+		if err := sc.Start(o.schedEvery, schedErrorLogger(logger)); err != nil {
+			return err
+		}
 	}
 	reg, err := daemon.OpenRegistry()
 	if err != nil {
@@ -167,7 +197,7 @@ func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 	}
 
 	srv := daemon.New(daemon.Config{
-		Machine: m, Cgroups: h, Info: info, Logger: logger,
+		Machine: m, Sched: sc, Info: info, Logger: logger,
 		AfterRequest: func() {
 			for _, fm := range mounts {
 				fm.Settle()
@@ -237,6 +267,25 @@ func waitAll(mounts []fuseMount, d time.Duration, logger *log.Logger) {
 	case <-done:
 	case <-time.After(d):
 		logger.Printf("files are still open on the detached mounts; exiting without waiting for them")
+	}
+}
+
+// schedErrorLogger logs the failures of programs the background scheduler
+// runs (a faulting sched_stat_wait program fails on every tick): the first,
+// then one a second at most, with the count of those not shown.
+func schedErrorLogger(logger *log.Logger) func(error) {
+	var last time.Time
+	skipped := 0
+	return func(err error) {
+		if now := time.Now(); now.Sub(last) >= time.Second {
+			if skipped > 0 {
+				logger.Printf("sched: %d more failures of sched_stat_wait programs", skipped)
+			}
+			logger.Printf("sched: %v", err)
+			last, skipped = now, 0
+			return
+		}
+		skipped++
 	}
 }
 
