@@ -285,7 +285,7 @@ func TestDemoLibrary(t *testing.T) {
 	r := simfs("demo", "--once", "--library", "--dir", shortTempDir(t))
 	require.Zero(t, r.rc, r.out+r.err)
 	assert.Contains(t, r.out, "FUSE is not used (--library was given)")
-	assert.Contains(t, r.out, "steps that ran went as the RFC says")
+	assert.Contains(t, r.out, "steps went as the RFC says")
 	assert.NotContains(t, r.out, "UNEXPECTED")
 }
 
@@ -294,4 +294,13 @@ func shortTempDir(t *testing.T) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+// The demo embeds a copy of the example's committed object; it must be
+// the same bytes (cp examples/pinning_kernfs/pinning_kernfs.bpf.o
+// cmd/simfs/demodata/ after `make examples`).
+func TestDemoObjectIsTheExample(t *testing.T) {
+	ex, err := os.ReadFile("../../examples/pinning_kernfs/pinning_kernfs.bpf.o")
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(ex, seedObject), "cmd/simfs/demodata/pinning_kernfs.bpf.o differs from the example's object")
 }

@@ -315,7 +315,7 @@ func TestE2EDemoAsTheREADMESays(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SIMFS_RUNTIME_DIR="+filepath.Join(tmp, "reg"), "TMPDIR="+tmp)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "steps that ran went as the RFC says")
+	assert.Contains(t, string(out), "steps went as the RFC says")
 	assert.NotContains(t, string(out), "UNEXPECTED")
 	if fuseUnavailable() == "" {
 		assert.Contains(t, string(out), "served over FUSE")
