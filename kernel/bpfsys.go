@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/simfs/simfs/bpf"
 	"github.com/simfs/simfs/bpffs"
+	"github.com/simfs/simfs/cgroupiter"
 	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/vfs"
 	"golang.org/x/sys/unix"
@@ -183,6 +184,9 @@ func (p *Process) LinkCreate(progFD int, a LinkCreateAttr) (int, error) {
 	prog, ok := o.(*bpf.Prog)
 	if !ok {
 		return -1, unix.EINVAL
+	}
+	if err := cgroupiter.CheckAttr(prog, a.Order, a.Flags); err != nil {
+		return -1, err
 	}
 	attr := bpf.LinkAttr{Order: a.Order, Flags: a.Flags}
 	if a.CgroupFD != 0 && a.CgroupID != 0 {

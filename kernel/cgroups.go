@@ -24,8 +24,12 @@ func (p *Process) cgroupTarget(fd int, id uint64) (any, error) {
 		return nil, unix.EBADF
 	}
 	cg := p.m.cg.CgroupOf(f.Inode())
-	if cg == nil || cg.Dead() {
+	switch {
+	case cg == nil:
 		return nil, unix.EBADF
+	case cg.Dead():
+		// css_tryget_online_from_dir fails on a removed cgroup.
+		return nil, unix.ENOENT
 	}
 	return cg, nil
 }

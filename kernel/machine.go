@@ -32,6 +32,7 @@ import (
 	"github.com/simfs/simfs/bpffs"
 	"github.com/simfs/simfs/bpfview"
 	"github.com/simfs/simfs/cgroup"
+	"github.com/simfs/simfs/cgroupiter"
 	"github.com/simfs/simfs/events"
 	"github.com/simfs/simfs/fsnotify"
 	"github.com/simfs/simfs/kobj"
@@ -136,6 +137,7 @@ func Boot(cfg Config) (*Machine, error) {
 		return nil, err
 	}
 	m.view = bpfview.New(m.bpf, m.bpffs, m.objs, m.cg)
+	cgroupiter.Register(m.bpf, m.objs, m.cg)
 	m.exposer = m.view
 	m.schedStatWait = m.bpf.RegisterTracepoint("sched_stat_wait", "struct task_struct *p", "u64 delta")
 	return m, nil
