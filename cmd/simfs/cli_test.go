@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -303,4 +304,79 @@ func TestDemoObjectIsTheExample(t *testing.T) {
 	ex, err := os.ReadFile("../../examples/pinning_kernfs/pinning_kernfs.bpf.o")
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(ex, seedObject), "cmd/simfs/demodata/pinning_kernfs.bpf.o differs from the example's object")
+}
+
+// TestBTFDumpCompiles: `simfs btf dump` is a vmlinux.h that clang builds
+// the seed's C source against, and the object runs on the simulator with
+// no relocation to do. It needs clang and libbpf's headers.
+func TestBTFDumpCompiles(t *testing.T) {
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		t.Skip("no clang")
+	}
+	dir := t.TempDir()
+	probe := exec.Command(clang, "-target", "bpf", "-E", "-x", "c", "-")
+	probe.Stdin = strings.NewReader("#include <bpf/bpf_helpers.h>\n")
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Skipf("no <bpf/bpf_helpers.h> (libbpf-dev): %s", out)
+	}
+	r := simfs("btf", "dump")
+	require.Zero(t, r.rc, r.err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinux.h"), []byte(r.out), 0644))
+	obj := filepath.Join(dir, "pk.bpf.o")
+	out, err := exec.Command(clang, "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86", "-Wall", "-Werror",
+		"-I", dir, "-c", "../../examples/pinning_kernfs/pinning_kernfs.bpf.c", "-o", obj).CombinedOutput()
+	require.NoError(t, err, "clang: %s", out)
+
+	sock := startServe(t)
+	r = simfs("prog", "loadall", obj, "/sys/fs/bpf/pk", "--socket", sock)
+	require.Zero(t, r.rc, r.err)
+	for _, args := range [][]string{
+		{"link", "create", "/sys/fs/bpf/pk/wait_record", "/sys/fs/bpf/pk/record"},
+		{"task", "spawn", "/sys/fs/cgroup"}, {"task", "spawn", "/sys/fs/cgroup"},
+		{"sched", "run", "300"},
+		{"link", "create", "/sys/fs/bpf/pk/wait_show", "/sys/fs/bpf/pk/show"},
+		{"pin", "/sys/fs/bpf/pk/show", "/sys/fs/cgroup/wait"},
+	} {
+		r = simfs(args...)
+		require.Zero(t, r.rc, "%v: %s", args, r.err)
+	}
+	c, err := daemon.Dial(sock, "cat")
+	require.NoError(t, err)
+	defer c.Close()
+	var f daemon.FileResult
+	require.NoError(t, c.Call(daemon.OpReadFile, daemon.FileArgs{Path: "/sys/fs/cgroup/wait"}, &f))
+	var id, wait uint64
+	_, err = fmt.Sscanf(string(f.Data), "%d %d\n", &id, &wait)
+	require.NoError(t, err, "%q", f.Data)
+	assert.Equal(t, uint64(1), id)
+	assert.NotZero(t, wait)
+}
+
+func TestSchedCommands(t *testing.T) {
+	sock := startServe(t)
+	r := simfs("sched", "show", "--socket", sock)
+	require.Zero(t, r.rc, r.err)
+	assert.Equal(t, "simulated time 0s (0 ticks of 4ms), 1 CPU, 0 tasks, sched_stat_wait fired 0 times\nno background ticks: `simfs sched run N` advances it\n", r.out)
+	for range 2 {
+		require.Zero(t, simfs("task", "spawn", "/sys/fs/cgroup").rc)
+	}
+	r = simfs("sched", "run", "10")
+	require.Zero(t, r.rc, r.err)
+	assert.Equal(t, "ran 10 ticks: simulated time 40ms (10 ticks of 4ms), 1 CPU, 2 tasks, sched_stat_wait fired 0 times\n", r.out,
+		"no program attached: nothing fires")
+	r = simfs("sched", "show")
+	require.Zero(t, r.rc, r.err)
+	assert.Regexp(t, `(?m)^PID +STATE +CPU +RUN +WAIT +WAITS +MAX_WAIT_NS  CGROUP\n\d+ +\w+ +0 .* /sys/fs/cgroup\n`, r.out)
+	r = simfs("sched", "show", "--json")
+	require.Zero(t, r.rc, r.err)
+	var res daemon.SchedResult
+	require.NoError(t, json.Unmarshal([]byte(r.out), &res))
+	assert.Len(t, res.Tasks, 2)
+	assert.Equal(t, 40*time.Millisecond, res.Now)
+	r = simfs("sched", "run", "x")
+	assert.Equal(t, 2, r.rc)
+	r = simfs("sched", "run", "2000000")
+	assert.Equal(t, 1, r.rc)
+	assert.Contains(t, r.err, "EINVAL")
 }

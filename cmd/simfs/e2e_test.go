@@ -325,3 +325,224 @@ func TestE2EDemoAsTheREADMESays(t *testing.T) {
 	b, _ := os.ReadFile("/proc/self/mounts")
 	assert.NotContains(t, string(b), tmp, "the demo left a mount behind")
 }
+
+// seedObjectPath is the committed object of the RFC selftest's programs.
+func seedObjectPath(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../../examples/pinning_kernfs/pinning_kernfs.bpf.o")
+	require.NoError(t, err)
+	return p
+}
+
+// eventsStream runs `simfs events --json` in a child process until stop.
+type eventsStream struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+func (e *e2e) events() *eventsStream {
+	e.t.Helper()
+	s := &eventsStream{cmd: exec.Command(e.bin, "events", "--json", e.p("bpf")), out: &syncBuffer{}}
+	s.cmd.Env = e.env
+	s.cmd.Stdout = s.out
+	s.cmd.Stderr = s.out
+	require.NoError(e.t, s.cmd.Start())
+	e.t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Kill()
+			_ = s.cmd.Wait()
+		}
+	})
+	return s
+}
+
+// until waits for an event that matches and returns every event so far.
+func (s *eventsStream) until(t *testing.T, match func(map[string]any) bool) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var evs []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(s.out.String()), "\n") {
+			var ev map[string]any
+			if json.Unmarshal([]byte(l), &ev) == nil {
+				evs = append(evs, ev)
+			}
+		}
+		for _, ev := range evs {
+			if match(ev) {
+				return evs
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no such event in: %s", s.out)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLine parses the seed's view output, "<cgroup id> <max wait ns>\n".
+func waitLine(t *testing.T, out string) (id, wait uint64) {
+	t.Helper()
+	n, err := fmt.Sscanf(out, "%d %d\n", &id, &wait)
+	require.NoError(t, err, "%q", out)
+	require.Equal(t, 2, n, "unexpected_seq_show_output: %q", out)
+	return id, wait
+}
+
+// Removals made inside a FUSE request (a write of "rm", an unlink that
+// takes exposures with it) reach the kernel's caches a few microseconds
+// after the request is answered (fusefs's invalidation worker), so right
+// after one these tests look with open(2) (cat), which always asks the
+// simulator, rather than with stat(1), which may still see cached
+// attributes for that moment.
+
+// TestE2ESeedSelftest is the RFC's selftest (prog_tests/pinning_kernfs.c)
+// through the shell on the mount, with its own programs: check_pinning
+// for a program, a map and a tracing link, then check_cgroup_seq_show
+// with tasks the simulated scheduler runs; then the rest of the
+// lifecycle's errnos, rmdir with an exposure, and the events that say why
+// each exposure went.
+func TestE2ESeedSelftest(t *testing.T) {
+	e := newE2E(t)
+	e.mount("--sched-every", "0") // the scheduler runs on `simfs sched run` only
+	ev := e.events()
+	obj := seedObjectPath(t)
+
+	e.ok("mkdir cgroup/pinning_test bpf/pinning_test")
+	e.ok("simfs prog loadall " + obj + " bpf/pk")
+	assert.Equal(t, "_rodata\nwait_map\nwait_record\nwait_show\n", e.ok("ls bpf/pk"))
+	kfile := "cgroup/pinning_test/bpf_obj"
+	bfile := "bpf/pinning_test/bpf_obj"
+
+	// Test 1: pinning in kernfs before bpffs.
+	e.fails("simfs prog load "+obj+" "+kfile+" --prog wait_show", unix.ENXIO)
+	e.fails("stat "+kfile, unix.ENOENT)
+
+	// Tests 2 and 3: a program, then a map: pin in bpffs, expose, read
+	// (EACCES), write anything but rm (EINVAL), write "rm\0", unpin.
+	for _, src := range []string{"bpf/pk/wait_show", "bpf/pk/wait_map"} {
+		e.ok("simfs pin " + src + " " + bfile)
+		out := e.ok("simfs pin " + bfile + " " + kfile)
+		assert.Contains(t, out, "exposed at "+e.p(kfile))
+		assert.Equal(t, "-rw------- 1 root 0\n", e.ok("stat -c '%A %h %U %s' "+kfile))
+		e.fails("cat "+kfile, unix.EACCES)
+		e.fails("/usr/bin/printf 'xxx\\0' > "+kfile, unix.EINVAL)
+		e.fails("/bin/echo xxx > "+kfile, unix.EINVAL)
+		e.fails("simfs pin "+bfile+" "+kfile, unix.EEXIST)
+		e.ok("printf 'rm\\0' > " + kfile) // the selftest writes sizeof("rm")
+		e.fails("cat "+kfile, unix.ENOENT)
+		e.ok("rm " + bfile)
+	}
+
+	// Test 4: a tp_btf link (not a view link): unlinking its bpffs pin
+	// removes the exposure (the fsnotify watcher).
+	e.ok("simfs link create bpf/pk/wait_record " + bfile)
+	e.ok("simfs pin " + bfile + " " + kfile)
+	e.fails("cat "+kfile, unix.EACCES)
+	e.fails("/bin/echo xxx > "+kfile, unix.EINVAL)
+	e.ok("rm " + bfile)
+	e.fails("cat "+kfile, unix.ENOENT) // unpin_bpffs_first
+
+	// check_cgroup_seq_show: wait_record attached, tasks in the cgroup
+	// (threaded, as the selftest makes it), the scheduler runs them.
+	e.ok("simfs link create bpf/pk/wait_record bpf/pk/record")
+	e.ok("echo threaded > cgroup/pinning_test/cgroup.type")
+	for range 3 {
+		e.ok("simfs task spawn cgroup/pinning_test")
+	}
+	e.ok("mkdir cgroup/idle")
+	assert.Contains(t, e.ok("simfs sched run 500"), "3 tasks, sched_stat_wait fired")
+	e.ok("simfs link create bpf/pk/wait_show " + bfile)
+	e.ok("simfs pin " + bfile + " " + kfile)
+	e.ok("simfs pin " + bfile + " cgroup/idle/bpf_obj")
+	id, wait := waitLine(t, e.ok("cat "+kfile))
+	assert.Equal(t, strings.TrimSpace(e.ok("stat -c %i cgroup/pinning_test")), fmt.Sprint(id))
+	assert.NotZero(t, wait, "three tasks on one CPU wait")
+	// The number is what wait_map holds for the cgroup, and the longest
+	// wait the scheduler counted for its tasks.
+	var entry struct{ Value string }
+	require.NoError(t, json.Unmarshal([]byte(e.ok(fmt.Sprintf("simfs map lookup bpf/pk/wait_map --key-u64 %d --json", id))), &entry))
+	assert.Equal(t, hexBytes(le(wait, 8)), entry.Value)
+	var st daemon.SchedResult
+	require.NoError(t, json.Unmarshal([]byte(e.ok("simfs sched show --json")), &st))
+	var longest uint64
+	for _, tk := range st.Tasks {
+		assert.Equal(t, e.p("cgroup/pinning_test"), tk.Cgroup)
+		longest = max(longest, uint64(tk.MaxWait))
+	}
+	assert.Equal(t, longest, wait)
+	idleID, idleWait := waitLine(t, e.ok("cat cgroup/idle/bpf_obj"))
+	assert.Equal(t, strings.TrimSpace(e.ok("stat -c %i cgroup/idle")), fmt.Sprint(idleID))
+	assert.Zero(t, idleWait)
+	// More time, longer or equal waits.
+	e.ok("simfs sched run 500")
+	_, later := waitLine(t, e.ok("cat "+kfile))
+	assert.GreaterOrEqual(t, later, wait)
+
+	// A non-root reader of the 0600 root-owned exposure: EACCES (the
+	// mount honours the caller; it is not allow_other, so other users are
+	// refused by the kernel itself).
+	e.fails("setpriv --reuid=65534 --regid=65534 --clear-groups cat "+e.p(kfile), unix.EACCES)
+
+	// do_unpin, then the bpffs unlink.
+	e.ok("echo rm > " + kfile)
+	e.fails("cat "+kfile, unix.ENOENT)
+	e.ok("simfs pin " + bfile + " " + kfile) // re-expose
+	assert.Contains(t, e.ok("simfs link show"), "exposed "+e.p(kfile))
+	e.ok("rm " + bfile)
+	e.fails("cat "+kfile, unix.ENOENT)
+	e.fails("cat cgroup/idle/bpf_obj", unix.ENOENT)
+	assert.NotContains(t, e.ok("simfs link show"), "exposed")
+
+	// rmdir of a cgroup with an exposure works; the later unpin does not
+	// fail.
+	e.ok("simfs link create bpf/pk/wait_show bpf/pinning_test/v2 && simfs pin bpf/pinning_test/v2 cgroup/idle/v2")
+	e.ok("rmdir cgroup/idle")
+	e.ok("rm bpf/pinning_test/v2")
+
+	// Clean up as the selftest does, and the mount is empty again.
+	e.fails("/bin/echo 1 > cgroup/pinning_test/cgroup.kill", unix.EOPNOTSUPP) // a threaded cgroup
+	e.ok("for p in $(cat cgroup/pinning_test/cgroup.threads); do simfs task exit $p; done && rmdir cgroup/pinning_test")
+	e.ok("rm -r bpf/pk bpf/pinning_test")
+	assert.Equal(t, "[]\n", e.ok("simfs link show --json"))
+	assert.Equal(t, "[]\n", e.ok("simfs prog show --json"))
+
+	// The events said why each exposure went.
+	evs := ev.until(t, func(m map[string]any) bool { return m["kind"] == "free" && m["obj_type"] == "prog" && m["name"] == "wait_show" })
+	reasons := map[string]int{}
+	for _, m := range evs {
+		if m["kind"] == "expose_removed" {
+			reasons[fmt.Sprint(m["reason"])]++
+			assert.Contains(t, m, "obj_id")
+		}
+		if m["kind"] == "expose" {
+			assert.True(t, strings.HasPrefix(fmt.Sprint(m["path"]), e.p("cgroup")+"/"), "host paths: %v", m["path"])
+		}
+	}
+	assert.Equal(t, map[string]int{"rm": 3, "unpin": 3, "rmdir": 1}, reasons)
+}
+
+// TestE2ESeedWithTheDaemonsScheduler is the README's C workflow: the
+// daemon's scheduler ticks in the background, so after loadall, link
+// create, task spawn and pin, cat soon shows a non-zero wait.
+func TestE2ESeedWithTheDaemonsScheduler(t *testing.T) {
+	e := newE2E(t)
+	e.mount("--sched-every", "1ms", "--cpus", "2")
+	e.ok("simfs prog loadall " + seedObjectPath(t) + " bpf/pk")
+	e.ok("simfs link create bpf/pk/wait_record bpf/pk/record")
+	e.ok("mkdir cgroup/x && for i in 1 2 3 4; do simfs task spawn cgroup/x; done")
+	e.ok("simfs link create bpf/pk/wait_show bpf/pk/show && simfs pin bpf/pk/show cgroup/x/wait")
+	id := strings.TrimSpace(e.ok("stat -c %i cgroup/x"))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gotID, wait := waitLine(t, e.ok("cat cgroup/x/wait"))
+		assert.Equal(t, id, fmt.Sprint(gotID))
+		if wait > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "four tasks on two CPUs never waited")
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := e.ok("simfs sched show")
+	assert.Contains(t, out, "2 CPUs, 4 tasks")
+	assert.Contains(t, out, "a tick every 1ms of wall-clock time")
+	assert.Contains(t, out, e.p("cgroup/x"))
+}
