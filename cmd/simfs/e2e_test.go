@@ -506,7 +506,9 @@ func TestE2ESeedSelftest(t *testing.T) {
 	assert.Equal(t, "[]\n", e.ok("simfs prog show --json"))
 
 	// The events said why each exposure went.
-	evs := ev.until(t, func(m map[string]any) bool { return m["kind"] == "free" && m["obj_type"] == "prog" && m["name"] == "wait_show" })
+	evs := ev.until(t, func(m map[string]any) bool {
+		return m["kind"] == "free" && m["obj_type"] == "prog" && m["name"] == "wait_show"
+	})
 	reasons := map[string]int{}
 	for _, m := range evs {
 		if m["kind"] == "expose_removed" {
