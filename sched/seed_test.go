@@ -3,12 +3,11 @@ package sched_test
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"path"
 	"testing"
 
-	"github.com/simfs/simfs/bpf"
 	"github.com/simfs/simfs/kernel"
-	"github.com/simfs/simfs/loader"
 	"github.com/simfs/simfs/sched"
 	"github.com/simfs/simfs/vmlinux"
 	"github.com/stretchr/testify/assert"
@@ -18,37 +17,19 @@ import (
 
 const seedObject = "../examples/pinning_kernfs/pinning_kernfs.bpf.o"
 
-// loadObject instantiates a clang-built object in p as libbpf's
-// bpf_object__load does: its maps (global data initialised, .rodata
-// frozen), then its programs by section name with their map references
-// resolved by name. It returns the fds by program and map name.
+// loadObject opens a clang-built object against the machine's types and
+// loads it in p (bpf_object__open and __load), returning the fds by
+// program and map name.
 func loadObject(t *testing.T, m *kernel.Machine, p *kernel.Process, file string) (progs, maps map[string]int) {
 	t.Helper()
-	target, err := m.Layout().Spec()
+	f, err := os.Open(file)
 	require.NoError(t, err)
-	obj, err := loader.LoadFile(file, target)
+	defer f.Close()
+	obj, err := m.OpenObject(f)
 	require.NoError(t, err)
-	progs, maps = map[string]int{}, map[string]int{}
-	for _, mp := range obj.Maps {
-		spec := bpf.MapSpec{Type: bpf.MapType(mp.Type), KeySize: mp.KeySize, ValueSize: mp.ValueSize,
-			MaxEntries: mp.MaxEntries, Flags: mp.Flags, Name: mp.Name}
-		if len(spec.Name) > 15 {
-			spec.Name = spec.Name[:15]
-		}
-		if d := mp.Data(); d != nil {
-			spec.Contents, spec.Frozen = d, mp.Frozen
-		}
-		fd, err := p.MapCreate(spec)
-		require.NoError(t, err, mp.Name)
-		maps[mp.Name] = fd
-	}
-	for _, pr := range obj.Programs {
-		fd, log, err := p.ProgLoad(kernel.ProgLoadAttr{Section: pr.Section, Name: pr.Name, License: obj.License,
-			Insns: pr.Instructions, Maps: maps, Poisoned: pr.Poisoned})
-		require.NoError(t, err, "%s: %s", pr.Name, log)
-		progs[pr.Name] = fd
-	}
-	return progs, maps
+	fds, err := p.LoadObject(obj, kernel.LoadObjectOptions{})
+	require.NoError(t, err)
+	return fds.Progs, fds.Maps
 }
 
 func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
