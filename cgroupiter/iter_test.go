@@ -379,14 +379,16 @@ func TestReferences(t *testing.T) {
 	assert.Empty(t, m.Objects(bpf.TypeProg))
 }
 
-// TestRunErrors: the verifier would refuse a program that returns 2; the
-// simulator fails the read with EINVAL, and later reads with the whole
-// error.
+// TestRunErrors: the verifier would refuse a program that returns 2, or
+// reaches a CO-RE-poisoned instruction; the simulator fails the read with
+// the run's errno, and every later read with the whole error, which says
+// why (the poisoned instruction names its field).
 func TestRunErrors(t *testing.T) {
 	m, p := boot(t, nil)
 	selftestTree(t, p)
+	parent := cgroupPath(selftestWork, "parent")
 	bad := loadAsm(t, p, "iter/cgroup", metaProg(t, m.Layout(), 2))
-	link, err := attach(p, bad, cgroupPath(selftestWork, "parent"), orderPre)
+	link, err := attach(p, bad, parent, orderPre)
 	require.NoError(t, err)
 	fd, err := p.IterCreate(link)
 	require.NoError(t, err)
@@ -395,6 +397,32 @@ func TestRunErrors(t *testing.T) {
 	_, err = p.Read(fd, make([]byte, 4096))
 	assert.ErrorIs(t, err, unix.EINVAL)
 	assert.ErrorContains(t, err, "returned 2, outside [0, 1]")
+	p.Close(fd)
+
+	const why = "CO-RE byte_off relocation of cgroup.kn: the target's struct cgroup has no field kn"
+	for _, always := range []bool{true, false} {
+		fd, log, err := p.ProgLoad(kernel.ProgLoadAttr{Section: "iter/cgroup", Name: "trap", License: "GPL",
+			Insns: trapProg(t, m.Layout(), always), Poisoned: map[int]string{poisonedSlot(always): why}})
+		require.NoError(t, err, log)
+		link, err := attach(p, fd, parent, orderPre)
+		require.NoError(t, err)
+		iter, err := p.IterCreate(link)
+		require.NoError(t, err)
+		got := readChunks(p, iter, 4096)
+		if always {
+			// The first cgroup fails: nothing to return but the errno.
+			assert.Equal(t, []string{"err " + unix.EINVAL.Error()}, got)
+		} else {
+			// The second fails: its output is dropped, the first's returned.
+			assert.Equal(t, []string{`3:"ok\n"`}, got[:1])
+		}
+		_, err = p.Read(iter, make([]byte, 4096))
+		assert.ErrorIs(t, err, unix.EINVAL)
+		assert.ErrorContains(t, err, why)
+		p.Close(iter)
+		p.Close(link)
+		p.Close(fd)
+	}
 }
 
 // TestConcurrentSessions reads many sessions at once while cgroups come

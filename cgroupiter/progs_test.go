@@ -115,3 +115,39 @@ func loadAsm(t testing.TB, p *kernel.Process, section string, insns asm.Instruct
 	t.Cleanup(func() { p.Close(fd) })
 	return fd
 }
+
+// trapProg writes "ok\n" for the first cgroup and reaches a CO-RE-poisoned
+// instruction (what btf.COREFixup.Apply writes) for the later ones; with
+// always set, for every cgroup. The epilogue writes nothing.
+func trapProg(t testing.TB, l *vmlinux.Layout, always bool) asm.Instructions {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R6, asm.R1, 0, asm.DWord), // meta
+		asm.LoadMem(asm.R7, asm.R1, 8, asm.DWord), // cgroup
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JEq.Imm(asm.R7, 0, "out"),
+		asm.LoadMem(asm.R8, asm.R6, offset(t, l, "bpf_iter_meta", "seq_num"), asm.DWord),
+	}
+	if !always {
+		insns = append(insns, asm.JEq.Imm(asm.R8, 0, "print"))
+	}
+	return append(insns,
+		asm.BuiltinFunc(0xbad2310).Call(),
+		asm.LoadImm(asm.R9, 0x0a6b6f, asm.DWord).WithSymbol("print"), // "ok\n"
+		asm.StoreMem(asm.RFP, -8, asm.R9, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, offset(t, l, "bpf_iter_meta", "seq"), asm.DWord),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.Mov.Imm(asm.R3, 3),
+		asm.FnSeqWrite.Call(),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return().WithSymbol("out"),
+	)
+}
+
+// poisonedSlot is the raw slot of trapProg's poisoned instruction.
+func poisonedSlot(always bool) int {
+	if always {
+		return 5
+	}
+	return 6
+}

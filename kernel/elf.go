@@ -129,12 +129,32 @@ func (p *Process) LoadObject(obj *loader.Object, opts LoadObjectOptions) (*Objec
 		})
 		fds.Logs[pr.Name] = log
 		if err != nil {
-			return nil, fmt.Errorf("prog %s (%s): BPF_PROG_LOAD: %w", pr.Name, pr.Section, err)
+			return nil, fmt.Errorf("prog %s (%s): BPF_PROG_LOAD: %w%s", pr.Name, pr.Section, err, poisonNote(pr))
 		}
 		fds.Progs[pr.Name] = fd
 	}
 	ok = true
 	return fds, nil
+}
+
+// poisonNote explains a failed load of a program with CO-RE-poisoned
+// instructions, as libbpf rewrites the verifier's complaint about one into
+// the relocation that failed: the check that refused the program may have
+// met the poisoned instruction's missing result first.
+func poisonNote(pr *loader.Program) string {
+	if len(pr.Poisoned) == 0 {
+		return ""
+	}
+	slots := make([]int, 0, len(pr.Poisoned))
+	for s := range pr.Poisoned {
+		slots = append(slots, s)
+	}
+	sort.Ints(slots)
+	msgs := make([]string, len(slots))
+	for i, s := range slots {
+		msgs[i] = pr.Poisoned[s]
+	}
+	return " (its CO-RE relocations against this machine's types failed: " + strings.Join(msgs, "; ") + ")"
 }
 
 // selectPrograms picks the programs to load and checks that the simulator
