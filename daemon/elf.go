@@ -7,176 +7,66 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cilium/ebpf/btf"
-	"github.com/simfs/simfs/bpf"
 	"github.com/simfs/simfs/kernel"
 	"github.com/simfs/simfs/loader"
 	"github.com/simfs/simfs/vmlinux"
 	"golang.org/x/sys/unix"
 )
 
-// kernelBTF is the BTF that ELF objects are CO-RE relocated against: the
-// machine's kernel types.
-//
-// SEAM(kernel): the machine will say which layout its kernel objects use,
-// as
-//
-//	func (m *kernel.Machine) Layout() *vmlinux.Layout
-//
-// Until it does, the default layout is assumed (the one kernel memory is
-// laid out with today).
-func kernelBTF(m *kernel.Machine) (*btf.Spec, error) {
-	l := vmlinux.Default()
-	if k, ok := any(m).(interface{ Layout() *vmlinux.Layout }); ok && k.Layout() != nil {
-		l = k.Layout()
-	}
-	return l.Spec()
-}
-
 // KernelHeader is the C header of the machine's kernel types (its
-// vmlinux.h), what `simfs btf dump` prints.
+// vmlinux.h), what `simfs btf dump` prints; nil means the default layout.
 func KernelHeader(m *kernel.Machine) []byte {
-	l := vmlinux.Default()
-	if m != nil {
-		if k, ok := any(m).(interface{ Layout() *vmlinux.Layout }); ok && k.Layout() != nil {
-			l = k.Layout()
-		}
-	}
-	return l.Header()
-}
-
-// elfSet is an ELF object being instantiated in one process: its maps
-// created (fds owned by the set) and its programs loaded on demand.
-type elfSet struct {
-	c      *conn
-	obj    *loader.Object
-	mapFDs map[string]int
-	fds    []int
-}
-
-func (c *conn) openELF(data []byte) (*elfSet, error) {
-	target, err := kernelBTF(c.srv.cfg.Machine)
-	if err != nil {
-		return nil, fmt.Errorf("kernel BTF: %w", err)
-	}
-	obj, err := loader.Load(bytes.NewReader(data), target)
-	if err != nil {
-		return nil, err
-	}
-	return &elfSet{c: c, obj: obj, mapFDs: map[string]int{}}, nil
-}
-
-func (s *elfSet) close() {
-	for _, fd := range s.fds {
-		s.c.proc.Close(fd)
-	}
-}
-
-// mapName is the kernel name of an object's map: at most 15 bytes.
-func mapName(n string) string {
-	if len(n) > 15 {
-		n = n[:15]
-	}
-	return n
-}
-
-// createMap creates one of the object's maps (once) and fills it as
-// libbpf does: global data from the section, other maps from their
-// initial contents, then frozen when the object says so.
-func (s *elfSet) createMap(name string) (int, error) {
-	if fd, ok := s.mapFDs[name]; ok {
-		return fd, nil
-	}
-	m := s.obj.Map(name)
 	if m == nil {
-		return -1, fmt.Errorf("no map %q in the object: %w", name, unix.ENOENT)
+		return vmlinux.Default().Header()
 	}
-	spec := bpf.MapSpec{
-		Type: bpf.MapType(m.Type), KeySize: m.KeySize, ValueSize: m.ValueSize,
-		MaxEntries: m.MaxEntries, Flags: m.Flags, Name: mapName(m.Name),
-	}
-	if m.Key != nil || m.Value != nil {
-		spec.BTF = &bpf.MapBTF{Key: m.Key, Value: m.Value}
-	}
-	if d := m.Data(); d != nil {
-		spec.Contents = d
-		spec.Frozen = m.Frozen
-	}
-	fd, err := s.c.proc.MapCreate(spec)
-	if err != nil {
-		return -1, fmt.Errorf("map %s: BPF_MAP_CREATE: %w", m.Name, err)
-	}
-	s.fds = append(s.fds, fd)
-	s.mapFDs[name] = fd
-	if m.Data() == nil {
-		for _, kv := range m.Contents {
-			if err := s.c.proc.MapUpdate(fd, kv.Key, kv.Value, bpf.UpdateAny); err != nil {
-				return -1, fmt.Errorf("map %s: initial contents: %w", m.Name, err)
-			}
-		}
-		if m.Frozen {
-			if err := s.c.proc.MapFreeze(fd); err != nil {
-				return -1, fmt.Errorf("map %s: freeze: %w", m.Name, err)
-			}
-		}
-	}
-	return fd, nil
+	return m.Layout().Header()
 }
 
-// loadProg creates the maps p uses and loads it; the fd belongs to the
-// set.
-func (s *elfSet) loadProg(p *loader.Program) (int, string, error) {
-	for _, ref := range p.MapRefs {
-		if _, err := s.createMap(ref.Map); err != nil {
-			return -1, "", fmt.Errorf("prog %s: %w", p.Name, err)
-		}
-	}
-	license := firstNonEmpty(p.License, s.obj.License)
-	fd, vlog, err := s.c.proc.ProgLoad(kernel.ProgLoadAttr{
-		Section: p.Section, Name: mapName(p.Name), License: license,
-		Insns: p.Instructions, Maps: s.mapFDs, Poisoned: p.Poisoned,
-	})
-	if err != nil {
-		return -1, vlog, fmt.Errorf("prog %s (%s): BPF_PROG_LOAD: %w", p.Name, p.Section, err)
-	}
-	s.fds = append(s.fds, fd)
-	return fd, vlog, nil
+// openELF parses an object and CO-RE relocates it against the machine's
+// kernel types (kernel.Machine.OpenObject).
+func (c *conn) openELF(data []byte) (*loader.Object, error) {
+	return c.srv.cfg.Machine.OpenObject(bytes.NewReader(data))
 }
 
-func (s *elfSet) programNames() string {
+func programNames(obj *loader.Object) string {
 	var names []string
-	for _, p := range s.obj.Programs {
+	for _, p := range obj.Programs {
 		names = append(names, p.Name+" ("+p.Section+")")
 	}
 	return strings.Join(names, ", ")
 }
 
+// loadELFProg is bpftool's prog load of an object: every map is created
+// and the one program loaded (kernel.Process.LoadObject with that program
+// selected), then the program is pinned. The maps live on only through the
+// program.
 func (c *conn) loadELFProg(a ProgLoadArgs) (any, error) {
-	set, err := c.openELF(a.Object)
+	obj, err := c.openELF(a.Object)
 	if err != nil {
 		return nil, fmt.Errorf("prog load: %w", err)
 	}
-	defer set.close()
 	var p *loader.Program
 	switch {
 	case a.Program != "":
-		if p = set.obj.Program(a.Program); p == nil {
-			return nil, fmt.Errorf("prog load: no program %q in the object (it has %s): %w", a.Program, set.programNames(), unix.ENOENT)
+		if p = obj.Program(a.Program); p == nil {
+			return nil, fmt.Errorf("prog load: no program %q in the object (it has %s): %w", a.Program, programNames(obj), unix.ENOENT)
 		}
-	case len(set.obj.Programs) == 1:
-		p = set.obj.Programs[0]
-	case len(set.obj.Programs) == 0:
+	case len(obj.Programs) == 1:
+		p = obj.Programs[0]
+	case len(obj.Programs) == 0:
 		return nil, fmt.Errorf("prog load: the object has no programs: %w", unix.ENOENT)
 	default:
-		return nil, fmt.Errorf("prog load: the object has several programs (%s): pick one with --prog NAME, or use prog loadall: %w", set.programNames(), unix.EINVAL)
+		return nil, fmt.Errorf("prog load: the object has several programs (%s): pick one with --prog NAME, or use prog loadall: %w", programNames(obj), unix.EINVAL)
 	}
 	if a.Type != "" && a.Type != p.Section {
 		return nil, fmt.Errorf("prog load: --type %s, but the object's section is %s: %w", a.Type, p.Section, unix.EINVAL)
 	}
-	fd, vlog, err := set.loadProg(p)
+	fds, err := c.proc.LoadObject(obj, kernel.LoadObjectOptions{Programs: []string{p.Name}})
 	if err != nil {
 		return nil, fmt.Errorf("prog load: %w", err)
 	}
+	defer fds.Close()
+	fd := fds.Progs[p.Name]
 	if err := c.proc.ObjPin(fd, a.Path); err != nil {
 		return nil, err
 	}
@@ -184,9 +74,9 @@ func (c *conn) loadELFProg(a ProgLoadArgs) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := ProgLoadResult{ID: in.ID, Type: in.ProgType, Name: in.Name, Path: a.Path, Log: vlog}
+	res := ProgLoadResult{ID: in.ID, Type: in.ProgType, Name: in.Name, Path: a.Path, Log: fds.Logs[p.Name]}
 	for _, ref := range p.MapRefs {
-		mi, err := c.proc.ObjInfo(set.mapFDs[ref.Map])
+		mi, err := c.proc.ObjInfo(fds.Maps[ref.Map])
 		if err == nil {
 			if res.Maps == nil {
 				res.Maps = map[string]uint32{}
@@ -206,28 +96,15 @@ func (c *conn) opObjLoad(a ObjLoadArgs) (any, error) {
 	if a.Dir == "" {
 		return nil, fmt.Errorf("prog loadall: no directory: %w", unix.EINVAL)
 	}
-	set, err := c.openELF(a.Object)
+	obj, err := c.openELF(a.Object)
 	if err != nil {
 		return nil, fmt.Errorf("prog loadall: %w", err)
 	}
-	defer set.close()
-	for _, m := range set.obj.Maps {
-		if _, err := set.createMap(m.Name); err != nil {
-			return nil, fmt.Errorf("prog loadall: %w", err)
-		}
+	fds, err := c.proc.LoadObject(obj, kernel.LoadObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("prog loadall: %w", err)
 	}
-	type loaded struct {
-		fd   int
-		prog *loader.Program
-	}
-	var progs []loaded
-	for _, p := range set.obj.Programs {
-		fd, _, err := set.loadProg(p)
-		if err != nil {
-			return nil, fmt.Errorf("prog loadall: %w", err)
-		}
-		progs = append(progs, loaded{fd, p})
-	}
+	defer fds.Close()
 	if err := c.proc.Mkdir(a.Dir, 0700); err != nil && ErrnoOf(err) != unix.EEXIST {
 		return nil, fmt.Errorf("prog loadall: %w", err)
 	}
@@ -248,18 +125,18 @@ func (c *conn) opObjLoad(a ObjLoadArgs) (any, error) {
 		res.Pinned = append(res.Pinned, Pinned{ObjType: in.ObjType, ID: in.ID, Name: name, Type: typ, Path: p})
 		return nil
 	}
-	for _, lp := range progs {
-		if err := pin(lp.fd, lp.prog.Name); err != nil {
+	for _, p := range obj.Programs {
+		if err := pin(fds.Progs[p.Name], p.Name); err != nil {
 			return nil, fmt.Errorf("prog loadall: %w", err)
 		}
 	}
-	names := make([]string, 0, len(set.mapFDs))
-	for n := range set.mapFDs {
+	names := make([]string, 0, len(fds.Maps))
+	for n := range fds.Maps {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := pin(set.mapFDs[n], n); err != nil {
+		if err := pin(fds.Maps[n], n); err != nil {
 			return nil, fmt.Errorf("prog loadall: %w", err)
 		}
 	}
