@@ -515,6 +515,11 @@ func (s *Scheduler) fire(out []firing) error {
 			continue // it exited since
 		}
 		err = s.tp.Fire(f.tk, addr, f.delta)
+		if err != nil && f.tk.Exited() {
+			// It exited during the run and its task_struct went: the
+			// kernel never fires for a task that is gone.
+			continue
+		}
 		s.mu.Lock()
 		s.fired++
 		if err != nil {

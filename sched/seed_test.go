@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"testing"
 
 	"github.com/simfs/simfs/kernel"
@@ -152,4 +153,45 @@ func TestSeedValuesFollowTheMachine(t *testing.T) {
 	val, err := p.MapLookup(maps["wait_map"], u64(st.Ino))
 	require.NoError(t, err, "the moved task's waits are recorded under its new cgroup")
 	assert.NotZero(t, binary.LittleEndian.Uint64(val))
+}
+
+// Tasks that exit while the scheduler fires for them are no program
+// failures: the kernel never fires for a task that is gone.
+func TestExitsWhileFiring(t *testing.T) {
+	m, err := kernel.Boot(kernel.Config{Seed: 4})
+	require.NoError(t, err)
+	p := m.NewProcess(kernel.ProcessOptions{})
+	s := newSched(t, m, sched.Options{CPUs: 2})
+	progs, _ := loadObject(t, m, p, seedObject)
+	_, err = p.LinkCreate(progs["wait_record"], kernel.LinkCreateAttr{})
+	require.NoError(t, err)
+	require.NoError(t, p.Mkdir("/sys/fs/cgroup/churn", 0755))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 300 {
+			var pids []int
+			for range 4 {
+				if pid, err := p.TaskSpawn("/sys/fs/cgroup/churn"); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+			runtime.Gosched()
+			for _, pid := range pids {
+				_ = p.TaskExit(pid)
+			}
+		}
+	}()
+	spawn(t, p, "/sys/fs/cgroup/churn", 4)
+	for {
+		require.NoError(t, s.Step())
+		select {
+		case <-done:
+			st := s.Status()
+			assert.Positive(t, st.Fired)
+			assert.Zero(t, st.Errors, st.LastError)
+			return
+		default:
+		}
+	}
 }
