@@ -252,6 +252,7 @@ func TestRootByDefault(t *testing.T) {
 		got, err := readIterCreate(t, p, link, 128)
 		require.NoError(t, err)
 		assert.Equal(t, fmt.Sprintf("prologue\n%8d\nepilogue\n", 1), got)
+		require.NoError(t, p.Close(link), "puts the root")
 	}
 	// By id, too.
 	mkdirs(t, p, kernel.CgroupPath+"/x")
