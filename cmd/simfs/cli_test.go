@@ -14,6 +14,7 @@ import (
 
 	"github.com/simfs/simfs/daemon"
 	"github.com/simfs/simfs/kernel"
+	"github.com/simfs/simfs/sched"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -36,6 +37,12 @@ func simfs(args ...string) result {
 // a private registry, until the test ends.
 func startServe(t *testing.T) string {
 	t.Helper()
+	return startServeWith(t, daemonOpts{})
+}
+
+// startServeWith is startServe with the machine and scheduler options of o.
+func startServeWith(t *testing.T, o daemonOpts) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "simfscli")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
@@ -46,10 +53,12 @@ func startServe(t *testing.T) string {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- runDaemon(ctx, &env{stdout: &out, stderr: &out}, daemonOpts{json: true, ready: func(info daemon.DaemonInfo, _ *kernel.Machine) error {
+		o.json = true
+		o.ready = func(info daemon.DaemonInfo, _ *kernel.Machine) error {
 			ready <- info.Socket
 			return nil
-		}})
+		}
+		done <- runDaemon(ctx, &env{stdout: &out, stderr: &out}, o)
 	}()
 	var sock string
 	select {
@@ -379,4 +388,28 @@ func TestSchedCommands(t *testing.T) {
 	r = simfs("sched", "run", "2000000")
 	assert.Equal(t, 1, r.rc)
 	assert.Contains(t, r.err, "EINVAL")
+}
+
+// The daemon's scheduler ticks in the background until the daemon stops
+// (TestMain's goleak checks its goroutine ends).
+func TestServeSchedulesInTheBackground(t *testing.T) {
+	startServeWith(t, daemonOpts{seed: 3, sched: sched.Options{CPUs: 2}, schedEvery: time.Millisecond})
+	for range 3 {
+		require.Zero(t, simfs("task", "spawn", "/sys/fs/cgroup").rc)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := simfs("sched", "show", "--json")
+		require.Zero(t, r.rc, r.err)
+		var res daemon.SchedResult
+		require.NoError(t, json.Unmarshal([]byte(r.out), &res))
+		assert.Equal(t, 2, res.CPUs)
+		assert.Equal(t, uint64(3), res.Seed)
+		assert.Equal(t, time.Millisecond, res.Background)
+		if res.Ticks >= 20 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no background ticks")
+		time.Sleep(5 * time.Millisecond)
+	}
 }
