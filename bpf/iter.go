@@ -26,8 +26,9 @@ type IterTarget interface {
 	// advances *index (seq_next).
 	Next(s *IterSession, obj any, index *int64) (any, error)
 	// Show runs the program for obj (seq_show): a positive return skips the
-	// object, a negative errno fails it.
-	Show(s *IterSession, obj any) int
+	// object, a negative errno fails it; err, if not nil, is what the read
+	// reports then (it wraps the errno and says why).
+	Show(s *IterSession, obj any) (int, error)
 	// Stop ends a read (seq_stop). With a nil obj after the last object the
 	// target runs the program once more with a NULL object (the epilogue),
 	// through s.InStop.
@@ -114,18 +115,15 @@ func (s *IterSession) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if obj != nil {
-		r := s.target.Show(s, obj)
+		r, serr := s.target.Show(s, obj)
 		switch {
 		case r > 0:
 			s.decSeq()
 			b.count = 0
 		case r < 0 || b.overflowed():
-			if r == 0 {
-				r = -int(unix.E2BIG)
-			}
 			s.target.Stop(s, obj)
 			b.count = 0
-			return 0, unix.Errno(-r)
+			return 0, showErr(r, serr)
 		}
 		numObjs := 0
 		for {
@@ -150,18 +148,15 @@ func (s *IterSession) Read(p []byte) (int, error) {
 				}
 				break
 			}
-			r = s.target.Show(s, obj)
+			r, serr = s.target.Show(s, obj)
 			if r > 0 {
 				s.decSeq()
 				b.count = offs
 			} else if r < 0 || b.overflowed() {
 				b.count = offs
 				if offs == 0 {
-					if r == 0 {
-						r = -int(unix.E2BIG)
-					}
 					s.target.Stop(s, obj)
-					return 0, unix.Errno(-r)
+					return 0, showErr(r, serr)
 				}
 				break
 			}
@@ -188,6 +183,18 @@ func (s *IterSession) Read(p []byte) (int, error) {
 	b.count -= n
 	b.from = n
 	return n, nil
+}
+
+// showErr is what a read reports for a failed show: the target's error,
+// its errno, or E2BIG for an object that overflowed the buffer.
+func showErr(r int, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case r < 0:
+		return unix.Errno(-r)
+	}
+	return unix.E2BIG
 }
 
 func (s *IterSession) decSeq() {

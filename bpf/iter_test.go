@@ -46,15 +46,15 @@ func (f *fakeTarget) write(s *IterSession, p []byte) {
 	s.Buf.Append(p)
 }
 
-func (f *fakeTarget) Show(s *IterSession, obj any) int {
+func (f *fakeTarget) Show(s *IterSession, obj any) (int, error) {
 	i := obj.(int)
 	f.shows = append(f.shows, i)
 	f.seqNums = append(f.seqNums, s.SeqNum())
 	if f.skip[i] {
-		return 1
+		return 1, nil
 	}
 	f.write(s, bytes.Repeat([]byte{byte('a' + i%26)}, f.sizes[i]))
-	return 0
+	return 0, nil
 }
 
 func (f *fakeTarget) Stop(s *IterSession, obj any) {

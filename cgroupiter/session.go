@@ -119,27 +119,28 @@ func (st *session) Next(s *bpf.IterSession, obj any, index *int64) (any, error) 
 // Show is cgroup_iter_seq_show: a dead cgroup is skipped without running
 // the program (and without giving its seq_num back); a return of 1 ends
 // the walk after this cgroup.
-func (st *session) Show(s *bpf.IterSession, obj any) int {
+func (st *session) Show(s *bpf.IterSession, obj any) (int, error) {
 	cg := obj.(*cgroup.Cgroup)
 	// The kernel runs the program under cgroup_mutex, so the cgroup
 	// cannot be removed and freed meanwhile; here a reference keeps its
 	// memory mapped while the program runs (it may die meanwhile).
 	if !tryGetLive(cg) {
-		return 0
+		return 0, nil
 	}
 	defer cg.Put()
 	addr, err := st.it.objs.Cgroup(cg)
 	if err != nil {
-		return -int(st.fail(fmt.Errorf("cgroup iterator: struct cgroup of %s: %w", cg.Path(), err)))
+		err = fmt.Errorf("cgroup iterator: struct cgroup of %s: %w", cg.Path(), err)
+		return -int(st.fail(err)), err
 	}
 	ret, err := st.run(s, addr)
 	if err != nil {
-		return -int(st.fail(err))
+		return -int(st.fail(err)), err
 	}
 	if ret != 0 {
 		st.terminate = true
 	}
-	return 0
+	return 0, nil
 }
 
 // Stop is cgroup_iter_seq_stop: after the last cgroup (obj == nil) the

@@ -226,10 +226,12 @@ func (c *compiler) dataflow() error {
 			}
 			push(int(in.off), &s)
 		case op == opTrap:
-			// A CO-RE-poisoned instruction traps if it runs; for the
-			// flow analysis it is transparent, so that a program whose
-			// poisoned read sits on a path the kernel would prune still
-			// loads, and one that reaches it traps naming the field.
+			// A CO-RE-poisoned instruction traps if it runs, so the path
+			// never continues past it: every register counts as set (the
+			// poisoned load's destination is read next). A program whose
+			// poisoned read sits on a path the kernel would prune loads,
+			// and one that reaches it traps naming the field.
+			s.init = 0xffff
 		case op == opCall:
 			for r := uint8(0); r <= 5; r++ {
 				s.init &^= 1 << r
