@@ -2,6 +2,7 @@ package kernfs_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/simfs/simfs/kernfs"
@@ -92,6 +93,31 @@ func BenchmarkRemoveManyOneTxn(b *testing.B) {
 					e.r.Remove(txn, nd)
 				}
 				txn.End()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/remove")
+		})
+	}
+}
+
+// BenchmarkRemoveNodes removes n files of one directory with one
+// RemoveNodes call: one transaction, the idle nodes unlinked at once.
+func BenchmarkRemoveNodes(b *testing.B) {
+	for _, n := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
+			e := newEnv(b, kernfs.RootOptions{})
+			ops := constOps("x\n")
+			for b.Loop() {
+				b.StopTimer()
+				nodes := make([]*kernfs.Node, n)
+				for i := range nodes {
+					var err error
+					if nodes[i], err = e.r.CreateFile(nil, e.r.Node(), fmt.Sprintf("f%d", i), kernfs.Attr{Mode: 0600}, ops); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				b.StartTimer()
+				e.r.RemoveNodes(nil, nodes, false)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/remove")
 		})

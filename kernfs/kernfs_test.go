@@ -1083,3 +1083,80 @@ func errorsIsAny(err error, errnos ...unix.Errno) bool {
 	}
 	return false
 }
+
+// TestRemoveNodesBatch removes unrelated nodes — idle ones, one with an
+// open file, one already removed, a directory and a file below it — in one
+// RemoveNodes call that also drops the reference the caller held on each.
+func TestRemoveNodesBatch(t *testing.T) {
+	e := newEnv(t, kernfs.RootOptions{})
+	mk := func(parent *kernfs.Node, name string) *kernfs.Node {
+		n, err := e.r.CreateFile(nil, parent, name, kernfs.Attr{Mode: 0644}, constOps("0123456789\n"))
+		require.NoError(t, err)
+		return n
+	}
+	d, err := e.r.CreateDir(nil, e.r.Node(), "d", kernfs.Attr{Mode: 0755})
+	require.NoError(t, err)
+	sub, err := e.r.CreateDir(nil, d, "sub", kernfs.Attr{Mode: 0755})
+	require.NoError(t, err)
+	idle, busy, gone, keep := mk(d, "idle"), mk(d, "busy"), mk(d, "gone"), mk(d, "keep")
+	top, below := mk(e.r.Node(), "top"), mk(sub, "below")
+
+	f := e.open(t, "/k/d/busy", unix.O_RDONLY)
+	buf := make([]byte, 4)
+	n, err := f.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "0123", string(buf[:n]))
+	g := e.open(t, "/k/d/sub/below", unix.O_RDONLY)
+
+	batch := []*kernfs.Node{idle, nil, busy, gone, top, sub, below}
+	for _, n := range batch {
+		if n != nil {
+			n.Get() // the caller's reference, which RemoveNodes drops
+		}
+	}
+	e.r.Remove(nil, gone)
+	e.r.RemoveNodes(nil, batch, true)
+
+	for _, p := range []string{"/k/top", "/k/d/idle", "/k/d/busy", "/k/d/gone", "/k/d/sub", "/k/d/sub/below"} {
+		_, err := e.v.Stat(e.c, p)
+		require.ErrorIs(t, err, unix.ENOENT, p)
+	}
+	_, err = e.v.Stat(e.c, "/k/d/keep")
+	require.NoError(t, err, "not in the batch")
+	require.Same(t, keep, e.r.FindByID(keep.ID()))
+	keep.Put()
+	ents, err := e.v.ReadDir(e.c, "/k/d")
+	require.NoError(t, err)
+	require.Len(t, ents, 1)
+
+	// The open files were drained: leftover bytes, then ENODEV.
+	s, err := readAll(f, 100)
+	require.ErrorIs(t, err, unix.ENODEV)
+	require.Equal(t, "456789\n", s)
+	_, err = g.Read(buf)
+	require.ErrorIs(t, err, unix.ENODEV)
+	require.NoError(t, f.Close())
+	require.NoError(t, g.Close())
+
+	// Every node is removed, and the reference each batch entry held is
+	// gone with it: the last Put was RemoveNodes's.
+	for _, n := range batch {
+		if n == nil {
+			continue
+		}
+		require.True(t, n.Removed(), n.Name())
+		require.Nil(t, e.r.FindByID(n.ID()), n.Name())
+		require.Panics(t, func() { n.Put() }, n.Name())
+	}
+
+	// Without put the caller keeps its references; empty batches and
+	// removed nodes do nothing.
+	x := mk(d, "x")
+	x.Get()
+	e.r.RemoveNodes(nil, []*kernfs.Node{x}, false)
+	require.True(t, x.Removed())
+	x.Put()
+	require.Panics(t, func() { x.Put() })
+	e.r.RemoveNodes(nil, nil, true)
+	e.r.RemoveNodes(nil, []*kernfs.Node{nil}, true)
+}

@@ -283,6 +283,23 @@ func (n *Node) Put() {
 	}
 }
 
+// putLocked is Put for a caller that holds r.mu.
+func (r *Root) putLocked(n *Node) {
+	for n != nil {
+		v := n.count.Add(-1)
+		if v > 0 {
+			return
+		}
+		if v < 0 {
+			panic("kernfs: Put of a node without references")
+		}
+		if r.ids[uint32(n.id)] == n {
+			delete(r.ids, uint32(n.id))
+		}
+		n = n.parent
+	}
+}
+
 // CreateDir creates a directory in parent (kernfs_create_dir_ns). It is
 // activated at once unless the root has CreateDeactivated. t is the
 // caller's transaction, or nil to run one.
@@ -427,32 +444,120 @@ func (r *Root) Remove(t *vfs.Txn, n *Node) {
 	}
 	_ = r.txn(t, func(t *vfs.Txn) error {
 		r.mu.Lock()
-		if n.flags&flagLinked == 0 || n == r.node {
-			r.mu.Unlock()
-			return nil
-		}
-		var nodes []*Node
-		if len(n.children) == 0 {
-			n.flags |= flagRemoving
-			nodes = []*Node{n}
-		} else {
-			walkPost(n, func(pos *Node) {
-				pos.flags |= flagRemoving
-				nodes = append(nodes, pos)
-			})
-		}
-		// Top first, so that the subtree vanishes in one step for
-		// anyone watching the tree.
-		for i := len(nodes) - 1; i >= 0; i-- {
-			r.deactivate(t, nodes[i])
-		}
-		for _, pos := range nodes {
-			pos.count.Add(1) // held until drained (kernfs_get(pos))
-		}
+		nodes := r.removeLocked(t, n, nil)
 		r.mu.Unlock()
-		t.Defer(func() { r.drainAndUnlink(nodes) })
+		if len(nodes) > 0 {
+			t.Defer(func() { r.drainAndUnlink(nodes) })
+		}
 		return nil
 	})
+}
+
+// RemoveNodes removes every node of ns as [Root.Remove] does, in one
+// transaction: all of them disappear in the same step, and the drain of
+// those with operations in flight or open files runs once for the whole
+// batch. It is the batch form for callers that remove many unrelated
+// nodes at once (the RFC's exposures of one unpinned bpffs inode). With
+// put, it also drops one plain reference on each node of ns — one the
+// caller holds — once that node is removed (a node already removed just
+// loses it): Remove followed by Put, without a second pass over the
+// batch. nil entries are skipped. t is the caller's transaction or nil,
+// as for Remove.
+func (r *Root) RemoveNodes(t *vfs.Txn, ns []*Node, put bool) {
+	if len(ns) == 0 {
+		return
+	}
+	_ = r.txn(t, func(t *vfs.Txn) error {
+		// Each removed node queues a tree change and, its VFS inode
+		// unreferenced, an eviction.
+		t.Reserve(2*len(ns) + 1)
+		var nodes, later []*Node
+		r.mu.Lock()
+		for _, n := range ns {
+			if n == nil {
+				continue
+			}
+			k := len(nodes)
+			nodes = r.removeLocked(t, n, nodes)
+			if !put {
+				continue
+			}
+			if len(nodes) > k && nodes[len(nodes)-1] == n {
+				later = append(later, n) // drained below: put after
+			} else {
+				r.putLocked(n) // removed at once, or already gone
+			}
+		}
+		r.mu.Unlock()
+		if len(nodes) > 0 || len(later) > 0 {
+			t.Defer(func() {
+				r.drainAndUnlink(nodes)
+				for _, n := range later {
+					n.Put()
+				}
+			})
+		}
+		return nil
+	})
+}
+
+// removeLocked is the locked half of __kernfs_remove: it marks n's subtree
+// removing and deactivates it (top first, so that the subtree vanishes in
+// one step for anyone watching the tree). Nodes with nothing to drain — no
+// operation in flight, never opened — leave the tree at once, in
+// post-order, up to the first that has something; that one and the rest
+// of the subtree get a reference each, held until they are drained, and
+// are appended to nodes (post-order) for [Root.drainAndUnlink] to finish
+// once the transaction's lock is released. A node that is not linked
+// (already removed) or the root adds nothing. Caller holds r.mu inside t.
+func (r *Root) removeLocked(t *vfs.Txn, n *Node, nodes []*Node) []*Node {
+	if n.flags&flagLinked == 0 || n == r.node {
+		return nodes
+	}
+	start := len(nodes)
+	if len(n.children) == 0 {
+		n.flags |= flagRemoving
+		nodes = append(nodes, n)
+	} else {
+		walkPost(n, func(pos *Node) {
+			pos.flags |= flagRemoving
+			nodes = append(nodes, pos)
+		})
+	}
+	for i := len(nodes) - 1; i >= start; i-- {
+		r.deactivate(t, nodes[i])
+	}
+	// Deactivated, a node takes no new active reference and no new open
+	// file, so one that has neither now has nothing to drain.
+	i := start
+	for ; i < len(nodes); i++ {
+		pos := nodes[i]
+		if pos.active.Load() != deactivatedBias || pos.open.Load() != nil {
+			break
+		}
+		r.unlinkLocked(pos)
+	}
+	if i > start {
+		nodes = append(nodes[:start], nodes[i:]...)
+	}
+	for _, pos := range nodes[start:] {
+		pos.count.Add(1) // held until drained (kernfs_get(pos))
+	}
+	return nodes
+}
+
+// unlinkLocked takes a removed node out of its parent's children and drops
+// its base reference; false if it was unlinked already. Caller holds r.mu.
+func (r *Root) unlinkLocked(pos *Node) bool {
+	if pos.flags&flagLinked == 0 {
+		return false
+	}
+	pos.flags &^= flagLinked
+	if p := pos.parent; p != nil && p.children[pos.name] == pos {
+		delete(p.children, pos.name)
+	}
+	r.putLocked(pos) // the base reference
+	return true
 }
 
 // drainAndUnlink finishes a removal outside the VFS lock, node by node in
@@ -461,19 +566,9 @@ func (r *Root) drainAndUnlink(nodes []*Node) {
 	for _, pos := range nodes {
 		r.drain(pos)
 		r.mu.Lock()
-		unlinked := false
-		if pos.flags&flagLinked != 0 {
-			pos.flags &^= flagLinked
-			if p := pos.parent; p != nil && p.children[pos.name] == pos {
-				delete(p.children, pos.name)
-			}
-			unlinked = true
-		}
+		r.unlinkLocked(pos)
+		r.putLocked(pos) // the reference removeLocked took
 		r.mu.Unlock()
-		if unlinked {
-			pos.Put() // the base reference
-		}
-		pos.Put()
 	}
 }
 

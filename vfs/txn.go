@@ -52,6 +52,18 @@ func (t *Txn) Defer(fn func()) {
 	t.q = append(t.q, txnItem{kind: itemFunc, fn: fn})
 }
 
+// Reserve makes room in the transaction's queue for n more items, for a
+// caller about to make many changes at once (a kernfs batch removal queues
+// two per node: the tree change and the eviction): one allocation instead
+// of the repeated growth and copying of a long queue.
+func (t *Txn) Reserve(n int) {
+	if n > cap(t.q)-len(t.q) {
+		q := make([]txnItem, len(t.q), len(t.q)+n)
+		copy(q, t.q)
+		t.q = q
+	}
+}
+
 // Notify queues an inotify-style event.
 func (t *Txn) Notify(ev Event) {
 	t.q = append(t.q, txnItem{kind: itemEvent, ev: ev})
