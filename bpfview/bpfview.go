@@ -69,8 +69,14 @@ type View struct {
 	cgOps *kernfs.Ops
 	genOp *kernfs.Ops
 
-	mu        sync.Mutex
-	exposures map[*kernfs.Node]*Exposure
+	// mu guards the index: the live exposures in a list per directory
+	// (so that an rmdir finds its directory's exposures without scanning
+	// them all, and a node finds its record through its priv), and the
+	// watch state of every bpffs inode that exposures watch.
+	mu    sync.Mutex
+	live  int
+	byDir map[*kernfs.Node]*exposure // first of the directory's list
+	byPin map[*vfs.Inode]*pinWatch
 }
 
 // Exposure describes one exposed object, for `show` and tests.
@@ -83,11 +89,36 @@ type Exposure struct {
 	Pin *vfs.Inode
 }
 
+// exposure is the record of an exposure, the kernfs node's priv (the RFC
+// stores the bpffs inode there; the record names it). A live exposure is
+// in its directory's list; one removed by "rm" or with its directory
+// leaves the list but stays counted in its pin's pinWatch until its mark
+// fires.
+type exposure struct {
+	Exposure
+	dir        *kernfs.Node
+	prev, next *exposure // in the directory's list
+	linked     bool      // in the list: live
+}
+
+// pinWatch is what bpfview knows of the watch marks on one bpffs inode:
+// how many have not fired yet, and the exposures whose marks have. The
+// marks of an inode are destroyed together (the inode died, or its file
+// system was unmounted), so the last one to fire removes the whole batch
+// at once: one kernfs transaction and one drain pass for all of them.
+type pinWatch struct {
+	marks int
+	fired []*exposure
+}
+
 // New registers the view/cgroup program type with sys and returns the
 // exposer for BPF_OBJ_PIN. h may be nil (no cgroups: exposures are only
 // possible in other kernfs file systems).
 func New(sys *bpf.Subsystem, fs *bpffs.FS, objs *kobj.Objects, h *cgroup.Hierarchy) *View {
-	x := &View{sys: sys, fs: fs, objs: objs, cg: h, bus: sys.Bus(), exposures: make(map[*kernfs.Node]*Exposure)}
+	x := &View{sys: sys, fs: fs, objs: objs, cg: h, bus: sys.Bus(),
+		byDir: make(map[*kernfs.Node]*exposure),
+		byPin: make(map[*vfs.Inode]*pinWatch),
+	}
 	x.cgOps = &kernfs.Ops{SeqShow: x.cgroupSeqShow, Write: x.write}
 	x.genOp = &kernfs.Ops{Read: func(*kernfs.OpenFile, []byte, int64) (int, error) { return 0, unix.EIO }, Write: x.write}
 	sys.RegisterProgType(ProgType())
@@ -123,41 +154,139 @@ func (x *View) Expose(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, name string, ob
 	if root.Statfs().Type == cgroup.SuperMagic {
 		ops = x.cgOps
 	}
-	kn, err := root.CreateFile(t, parent, name, kernfs.Attr{Mode: 0600 &^ c.Umask, Priv: pin}, ops)
+	e := &exposure{Exposure: Exposure{Path: path, ObjType: obj.ObjType(), ObjID: obj.ID(), Pin: pin}, dir: parent}
+	kn, err := root.CreateFile(t, parent, name, kernfs.Attr{Mode: 0600 &^ c.Umask, Priv: e}, ops)
 	if err != nil {
 		return nil, err
 	}
+	e.Node = kn
 	kn.Get() // held by the watch mark
-	e := &Exposure{Node: kn, Path: path, ObjType: obj.ObjType(), ObjID: obj.ID(), Pin: pin}
+	// Count the mark before adding it. It cannot fire before t ends (the
+	// inode is alive and only a transaction can kill it), but keep the
+	// count right whatever happens.
+	x.mu.Lock()
+	w := x.byPin[pin]
+	if w == nil {
+		w = &pinWatch{}
+		x.byPin[pin] = w
+	}
+	w.marks++
+	x.mu.Unlock()
 	if err := x.fs.WatchInode(pin, x.pinGone, e); err != nil {
+		x.mu.Lock()
+		w.marks--
+		batch := x.takeBatch(pin, w)
+		x.mu.Unlock()
+		x.removeBatch(batch)
 		kn.Put()
 		root.Remove(t, kn)
 		return nil, err
 	}
 	root.Activate(t, kn)
 	x.mu.Lock()
-	x.exposures[kn] = e
+	x.link(e)
 	x.mu.Unlock()
 	return kn.Inode(), nil
 }
 
-// pinGone is kn_watch_free_inode: the bpffs inode died.
+// pinGone is kn_watch_free_inode: the bpffs inode died (or its file system
+// went), and the mark of one exposure was destroyed. The exposure leaves
+// the index now and the tree with the rest of the inode's, when the last of
+// their marks fires.
 func (x *View) pinGone(obj bpf.Object, priv any) {
-	e := priv.(*Exposure)
-	if x.forget(e.Node) {
-		e.Node.Root().Remove(nil, e.Node)
-		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: e.ObjType.String(), ObjID: e.ObjID, Path: e.Path, Reason: "unpin"})
+	e := priv.(*exposure)
+	x.mu.Lock()
+	w := x.byPin[e.Pin]
+	w.marks--
+	live := x.unlink(e)
+	if live {
+		w.fired = append(w.fired, e)
 	}
-	e.Node.Put()
+	batch := x.takeBatch(e.Pin, w)
+	x.mu.Unlock()
+	if !live {
+		e.Node.Put() // removed already (rm, rmdir): drop the mark's reference
+	}
+	x.removeBatch(batch)
 }
 
-// forget drops an exposure from the index; false if it was already gone.
-func (x *View) forget(kn *kernfs.Node) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	_, ok := x.exposures[kn]
-	delete(x.exposures, kn)
-	return ok
+// takeBatch returns the exposures whose marks on pin fired, once none is
+// left to fire, and forgets the pin. Caller holds x.mu.
+func (x *View) takeBatch(pin *vfs.Inode, w *pinWatch) []*exposure {
+	if w.marks > 0 {
+		return nil
+	}
+	delete(x.byPin, pin)
+	return w.fired
+}
+
+// removeBatch removes the exposures of batch — each kernfs root's in one
+// transaction, which waits for their readers in flight — drops the kernfs
+// references their marks held, and emits their removal.
+func (x *View) removeBatch(batch []*exposure) {
+	if len(batch) == 0 {
+		return
+	}
+	nodes := make([]*kernfs.Node, len(batch))
+	for i, e := range batch {
+		nodes[i] = e.Node
+	}
+	// One transaction per kernfs root (in practice there is one: cgroup2).
+	for len(nodes) > 0 {
+		root := nodes[0].Root()
+		same, rest := nodes, []*kernfs.Node(nil)
+		for i, kn := range nodes {
+			if kn.Root() != root {
+				same = nodes[:i:i]
+				for _, kn := range nodes[i:] {
+					if kn.Root() == root {
+						same = append(same, kn)
+					} else {
+						rest = append(rest, kn)
+					}
+				}
+				break
+			}
+		}
+		root.RemoveNodes(nil, same, true)
+		nodes = rest
+	}
+	for _, e := range batch {
+		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: e.ObjType.String(), ObjID: e.ObjID, Path: e.Path, Reason: "unpin"})
+	}
+}
+
+// link adds a new exposure to its directory's list. Caller holds x.mu.
+func (x *View) link(e *exposure) {
+	if head := x.byDir[e.dir]; head != nil {
+		head.prev = e
+		e.next = head
+	}
+	x.byDir[e.dir] = e
+	e.linked = true
+	x.live++
+}
+
+// unlink drops an exposure from the index; false if it was gone already.
+// Caller holds x.mu.
+func (x *View) unlink(e *exposure) bool {
+	if !e.linked {
+		return false
+	}
+	e.linked = false
+	x.live--
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else if e.next != nil {
+		x.byDir[e.dir] = e.next
+	} else {
+		delete(x.byDir, e.dir)
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.prev, e.next = nil, nil
+	return true
 }
 
 // onCgroup notices exposures that went with their cgroup directory.
@@ -167,15 +296,16 @@ func (x *View) onCgroup(ch cgroup.Change) {
 	}
 	dir := ch.Cgroup.Node()
 	x.mu.Lock()
-	var gone []*Exposure
-	for kn, e := range x.exposures {
-		if kn.Parent() == dir {
-			gone = append(gone, e)
-			delete(x.exposures, kn)
-		}
+	var gone []*exposure
+	for e := x.byDir[dir]; e != nil; {
+		next := e.next
+		x.unlink(e)
+		gone = append(gone, e)
+		e = next
 	}
 	x.mu.Unlock()
-	for _, e := range gone {
+	for i := len(gone) - 1; i >= 0; i-- { // in the order they were made
+		e := gone[i]
 		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: e.ObjType.String(), ObjID: e.ObjID, Path: e.Path, Cgroup: ch.ID, Reason: "rmdir"})
 	}
 }
@@ -184,26 +314,36 @@ func (x *View) onCgroup(ch cgroup.Change) {
 func (x *View) Exposures() []Exposure {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := make([]Exposure, 0, len(x.exposures))
-	for _, e := range x.exposures {
-		out = append(out, *e)
+	out := make([]Exposure, 0, x.live)
+	for _, head := range x.byDir {
+		for e := head; e != nil; e = e.next {
+			out = append(out, e.Exposure)
+		}
 	}
 	return out
 }
 
 // ExposureOf returns the object behind an exposure's inode.
 func (x *View) ExposureOf(in *vfs.Inode) (Exposure, bool) {
-	kn := kernfs.NodeOf(in)
-	if kn == nil {
+	e := exposureOf(kernfs.NodeOf(in))
+	if e == nil {
 		return Exposure{}, false
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	e, ok := x.exposures[kn]
-	if !ok {
+	if !e.linked {
 		return Exposure{}, false
 	}
-	return *e, true
+	return e.Exposure, true
+}
+
+// exposureOf returns the record of an exposure's node, or nil.
+func exposureOf(kn *kernfs.Node) *exposure {
+	if kn == nil {
+		return nil
+	}
+	e, _ := kn.Priv().(*exposure)
+	return e
 }
 
 // write is bpf_generic_write: "rm" removes the exposure.
@@ -211,23 +351,16 @@ func (x *View) write(of *kernfs.OpenFile, buf []byte, off int64) (int, error) {
 	if !sysfsStreq(kernfs.CString(buf), RemoveCmd) {
 		return 0, unix.EINVAL
 	}
-	kn := of.Node()
-	if of.RemoveSelf() && x.forget(kn) {
-		e := x.exposureInfo(kn)
-		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: e.ObjType.String(), ObjID: e.ObjID, Path: e.Path, Reason: "rm"})
-	}
-	return len(buf), nil
-}
-
-func (x *View) exposureInfo(kn *kernfs.Node) Exposure {
-	pin, _ := kn.Priv().(*vfs.Inode)
-	e := Exposure{Node: kn, Path: kn.Path(), Pin: pin}
-	if pin != nil {
-		if obj, ok := bpffs.ObjectOf(pin); ok {
-			e.ObjType, e.ObjID = obj.ObjType(), obj.ID()
+	if of.RemoveSelf() {
+		e := exposureOf(of.Node())
+		x.mu.Lock()
+		live := x.unlink(e)
+		x.mu.Unlock()
+		if live {
+			x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: e.ObjType.String(), ObjID: e.ObjID, Path: e.Path, Reason: "rm"})
 		}
 	}
-	return e
+	return len(buf), nil
 }
 
 // sysfsStreq compares like sysfs_streq: one trailing newline on either side
@@ -243,8 +376,7 @@ func (x *View) cgroupSeqShow(of *kernfs.OpenFile, m *seqfile.Buffer) error {
 	if !ok {
 		return unix.EIO
 	}
-	pin, _ := kn.Priv().(*vfs.Inode)
-	obj, ok := bpffs.ObjectOf(pin)
+	obj, ok := bpffs.ObjectOf(exposureOf(kn).Pin)
 	if !ok {
 		return unix.ENXIO
 	}

@@ -40,7 +40,7 @@ func cstring(s string) []uint64 {
 // viewProg builds the seed's wait_show without its map: it prints
 // "<cgroup id> <extra>\n" with bpf_seq_printf and returns ret. Offsets come
 // from the machine's layout, as a CO-RE-relocated program's would.
-func viewProg(t testing.TB, l *vmlinux.Layout, extra int64, ret int32) asm.Instructions {
+func viewProg(t require.TestingT, l *vmlinux.Layout, extra int64, ret int32) asm.Instructions {
 	kn, err := l.Offset("cgroup", "kn")
 	require.NoError(t, err)
 	id, err := l.Offset("kernfs_node", "id")
