@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/simfs/simfs/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -28,10 +30,14 @@ const benchBody = "nr_descendants 0\nnr_subsys_cpu 0\nnr_subsys_memory 0\nnr_dyi
 type benchConfig struct {
 	name string
 	opts Options
+	// procs, if set, is the serving process's GOMAXPROCS during the run
+	// (go-fuse sizes its reader pool from it when the mount is made).
+	procs int
 }
 
 func benchConfigs() []benchConfig {
-	plain := Options{EntryTimeout: time.Second, AttrTimeout: time.Second, flushOnClose: true, noDefaultPermissions: true}
+	plain := Options{EntryTimeout: time.Second, AttrTimeout: time.Second, flushOnClose: true, noDefaultPermissions: true,
+		mountOptions: func(mo *fuse.MountOptions) { mo.DisableSplice = false }}
 	noflush := plain
 	noflush.flushOnClose = false
 	zero := noflush
@@ -41,19 +47,46 @@ func benchConfigs() []benchConfig {
 	hour := noflush
 	hour.EntryTimeout, hour.AttrTimeout = time.Hour, time.Hour
 	def := Options{}
+	splice := withMount(def, func(mo *fuse.MountOptions) { mo.DisableSplice = false })
+	single := withMount(def, func(mo *fuse.MountOptions) { mo.SingleThreaded = true })
+	tuned := withMount(def, func(mo *fuse.MountOptions) {
+		mo.MaxBackground = 64
+		mo.EnableLocks = false
+		mo.DisableXAttrs = true
+		mo.IgnoreSecurityLabels = true
+	})
 	pt := Options{Passthrough: true}
 	ptflush := pt
 	ptflush.flushOnClose = true
 	return []benchConfig{
-		{"plain-1s-flush", plain},        // go-fuse DIRECT_IO as the issue measured it
-		{"noflush-1s", noflush},          // + FOPEN_NOFLUSH
-		{"noflush-0s", zero},             // timeouts 0: a LOOKUP per path component
-		{"noflush-0s-defperm", zeroPerm}, // + default_permissions: GETATTRs too
-		{"noflush-1h", hour},             // long timeouts, server-only permission checks
-		{"default", def},                 // what Serve does: 1h, default_permissions, NOFLUSH
-		{"passthrough-flush", ptflush},
-		{"passthrough", pt}, // default + Options.Passthrough
+		{"plain-1s-flush", plain, 0},        // go-fuse DIRECT_IO as the issue measured it
+		{"noflush-1s", noflush, 0},          // + FOPEN_NOFLUSH
+		{"noflush-0s", zero, 0},             // timeouts 0: a LOOKUP per path component
+		{"noflush-0s-defperm", zeroPerm, 0}, // + default_permissions: GETATTRs too
+		{"noflush-1h", hour, 0},             // long timeouts, server-only permission checks
+		{"default", def, 0},                 // what Serve does: 1h, default_permissions, NOFLUSH
+		{"passthrough-flush", ptflush, 0},
+		{"passthrough", pt, 0},        // default + Options.Passthrough
+		{"default-splice", splice, 0}, // go-fuse's splice attempt on READ replies (the default before)
+		{"default-procs1", def, 1},    // the serving process at GOMAXPROCS=1
+		{"default-procs4", def, 4},
+		{"single-threaded", single, 0},
+		{"single-threaded-procs1", single, 1},
+		{"maxbackground-nolocks-noxattr", tuned, 0},
+		{"passthrough-procs1", pt, 1},
 	}
+}
+
+// settle waits for the RELEASEs still on their way (asynchronous).
+func (c *opCounts) settle() {
+	for deadline := time.Now().Add(time.Second); c.release.Load() < c.open.Load() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func withMount(o Options, f func(*fuse.MountOptions)) Options {
+	o.mountOptions = f
+	return o
 }
 
 func BenchmarkOpenReadClose(b *testing.B) {
@@ -68,6 +101,11 @@ func BenchmarkOpenReadClose(b *testing.B) {
 	}
 	for _, cfg := range benchConfigs() {
 		b.Run("fuse-"+cfg.name, func(b *testing.B) {
+			if cfg.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.procs))
+			}
+			counts := &opCounts{}
+			cfg.opts.counts = counts
 			v, _ := newRamfs()
 			sb := v.NewSuperblock(testFS{}, vfs.InodeAttr{Mode: vfs.S_IFDIR | 0755, DirOps: testDirOps{}})
 			dir, err := v.MkdirChild(vfs.RootCaller(), sb.Root(), "child", 0755)
@@ -76,7 +114,33 @@ func BenchmarkOpenReadClose(b *testing.B) {
 			}
 			addGen(v, dir, "gen", 0444, benchBody)
 			_, mnt := mount(b, v, sb.Root(), cfg.opts)
-			runBench(b, filepath.Join(mnt, "child", "gen"), nativeMed)
+			p := filepath.Join(mnt, "child", "gen")
+			helperCmd(b, "bench", p, "1") // the path is cached from here on
+			counts.settle()
+			*counts = opCounts{}
+			runBench(b, p, nativeMed)
+			counts.settle()
+			iters := float64(b.N + benchWarmup)
+			b.ReportMetric(float64(counts.lookup.Load()+counts.getattr.Load()+counts.open.Load()+
+				counts.read.Load()+counts.flush.Load()+counts.release.Load())/iters, "reqs/op")
+			b.Logf("%s: requests for %d open+read+close: %v", cfg.name, b.N+benchWarmup, counts)
+		})
+	}
+	// The floor: one round trip (statfs(2) always reaches the server and
+	// is answered without touching the simulator's files).
+	for _, procs := range []int{0, 1} {
+		b.Run(fmt.Sprintf("fuse-statfs-roundtrip-procs%d", procs), func(b *testing.B) {
+			if procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			}
+			v, _ := newRamfs()
+			_, mnt := mount(b, v, v.Root(), Options{})
+			b.ResetTimer()
+			st := readerStats(b, "statfs:"+mnt, b.N)
+			b.StopTimer()
+			b.ReportMetric(st[0], "median-ns")
+			b.ReportMetric(st[1], "p90-ns")
+			b.ReportMetric(st[0]/nativeMed, "x-native")
 		})
 	}
 }

@@ -20,7 +20,12 @@
 // open sees fresh output and a file removed while open answers what the
 // simulator answers (ENODEV for kernfs). Files also get FOPEN_NOFLUSH:
 // close(2) has nothing to tell the simulator that the last close
-// (RELEASE) does not, and the FLUSH round trip is saved.
+// (RELEASE) does not, and the FLUSH round trip is saved. READ replies are
+// written with one writev(2): go-fuse's splice path, which only pays off
+// for data in a file descriptor, is switched off. With cached entries and
+// attributes an open+read+close of a generated file costs OPEN, READ, the
+// READ that finds EOF and an asynchronous RELEASE, and nothing else
+// (docs/PERFORMANCE.md, "FUSE").
 //
 // # Credentials
 //

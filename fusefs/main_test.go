@@ -117,12 +117,29 @@ func errnoName(err error) string {
 // benchReader measures open+read until EOF+close of path, n times after
 // 200 warm-ups, and prints the sorted latencies' median, p90, p99 and
 // mean in nanoseconds.
+// benchWarmup is how many iterations the reader does before timing.
+const benchWarmup = 200
+
 func benchReader(path, ns string) int {
 	n, _ := strconv.Atoi(ns)
 	runtime.LockOSThread()
 	buf := make([]byte, 4096)
 	lat := make([]int64, n)
-	for i := -200; i < n; i++ {
+	if dir, ok := strings.CutPrefix(path, "statfs:"); ok {
+		var st unix.Statfs_t
+		for i := -benchWarmup; i < n; i++ {
+			t0 := time.Now()
+			if err := unix.Statfs(dir, &st); err != nil {
+				fmt.Fprintln(os.Stderr, "statfs:", err)
+				return 1
+			}
+			if i >= 0 {
+				lat[i] = int64(time.Since(t0))
+			}
+		}
+		return printStats(lat)
+	}
+	for i := -benchWarmup; i < n; i++ {
 		t0 := time.Now()
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -143,6 +160,16 @@ func benchReader(path, ns string) int {
 		if i >= 0 {
 			lat[i] = int64(time.Since(t0))
 		}
+	}
+	return printStats(lat)
+}
+
+// printStats prints the median, p90, p99 and mean of latencies.
+func printStats(lat []int64) int {
+	n := len(lat)
+	if n == 0 {
+		fmt.Println(0, 0, 0, 0)
+		return 0
 	}
 	slices.Sort(lat)
 	var sum int64
