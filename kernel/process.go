@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 
@@ -257,11 +258,15 @@ func (p *Process) ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer p.Close(fd)
-	var out []byte
-	buf := make([]byte, 4096)
+	// Read straight into the result, into whatever room it has (4 KiB
+	// at first, where most files fit), growing it when it is full.
+	out := make([]byte, 0, 4096)
 	for {
-		n, err := p.Read(fd, buf)
-		out = append(out, buf[:n]...)
+		if len(out) == cap(out) {
+			out = slices.Grow(out, cap(out))
+		}
+		n, err := p.Read(fd, out[len(out):cap(out)])
+		out = out[:len(out)+max(n, 0)]
 		if err != nil {
 			return out, &vfs.PathError{Op: "read", Path: path, Err: err}
 		}

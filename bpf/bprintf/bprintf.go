@@ -90,8 +90,8 @@ type Printer struct {
 // at most numArgs of them. It never reads memory and never returns ENOSPC.
 // Errors are unix.EINVAL.
 func (p Printer) Check(fmt []byte, numArgs int) error {
-	_, err := p.prepare(fmt, nil, numArgs, nil, false)
-	return err
+	var st prepared
+	return p.prepare(&st, fmt, nil, numArgs, nil, false)
 }
 
 // argsFromData checks data_len as the helpers do before calling
@@ -131,8 +131,8 @@ func (p Printer) SeqPrintf(fmt, data []byte, mem Memory, space int) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := p.prepare(fmt, args, len(args), mem, true)
-	if err != nil {
+	var st prepared
+	if err := p.prepare(&st, fmt, args, len(args), mem, true); err != nil {
 		return nil, err
 	}
 	if space <= 0 { // seq_bprintf: m->count < m->size is false
@@ -159,8 +159,8 @@ func (p Printer) Snprintf(fmt, data []byte, mem Memory, size int) (out []byte, r
 	if err != nil {
 		return nil, 0, err
 	}
-	st, err := p.prepare(fmt, args, len(args), mem, true)
-	if err != nil {
+	var st prepared
+	if err := p.prepare(&st, fmt, args, len(args), mem, true); err != nil {
 		return nil, 0, err
 	}
 	if size < 0 {
@@ -201,8 +201,8 @@ func (p Printer) TraceVprintk(fmt, data []byte, mem Memory) (msg []byte, ret int
 }
 
 func (p Printer) trace(fmt []byte, args []uint64, mem Memory) ([]byte, int, error) {
-	st, err := p.prepare(fmt, args, len(args), mem, true)
-	if err != nil {
+	var st prepared
+	if err := p.prepare(&st, fmt, args, len(args), mem, true); err != nil {
 		return nil, 0, err
 	}
 	// bstr_printf(data.buf, MAX_BPRINTF_BUF, ...): data.buf is the second

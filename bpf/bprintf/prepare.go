@@ -57,12 +57,12 @@ func (st *prepared) strlen(off int) int {
 // there are arguments, serializes them into the bin_args buffer the way
 // bstr_printf reads them back: 4-byte aligned u32/u64 numbers, strings and
 // pre-formatted %pI/%pB text copied with their NUL, %c as one byte.
-func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, getBinArgs bool) (*prepared, error) {
+func (p Printer) prepare(st *prepared, fmtb []byte, args []uint64, numArgs int, mem Memory, getBinArgs bool) error {
 	nul := bytes.IndexByte(fmtb, 0)
 	if nul < 0 {
-		return nil, unix.EINVAL
+		return unix.EINVAL
 	}
-	st := &prepared{fmt: fmtb[:nul]}
+	st.fmt = fmtb[:nul]
 	f := fmtb[:nul+1]
 	at := func(i int) byte {
 		if i >= 0 && i < len(f) {
@@ -111,10 +111,10 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 		c := f[i]
 		if p.ASCIIOnly {
 			if (!isprint(c) && !isspace(c)) || !isascii(c) {
-				return nil, unix.EINVAL
+				return unix.EINVAL
 			}
 		} else if isascii(c) && !isprint(c) && !isspace(c) {
-			return nil, unix.EINVAL
+			return unix.EINVAL
 		}
 		if c != '%' {
 			continue
@@ -124,11 +124,11 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 			continue
 		}
 		if numSpec >= numArgs {
-			return nil, unix.EINVAL
+			return unix.EINVAL
 		}
 		i++
 		if !isascii(at(i)) {
-			return nil, unix.EINVAL
+			return unix.EINVAL
 		}
 
 		// Optional "[0 +-][num]" flags and width.
@@ -175,7 +175,7 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 					size = 16
 				}
 				if noRoom(size) {
-					return nil, unix.ENOSPC
+					return unix.ENOSPC
 				}
 				ip := make([]byte, size)
 				if b, rerr := kernelRead(mem, arg(numSpec), size); rerr == nil {
@@ -186,7 +186,7 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 				numSpec++
 			default:
 				// Only %pK %px %ps %pS %pB %pks %pus %pi4 %pI4 %pi6 %pI6.
-				return nil, unix.EINVAL
+				return unix.EINVAL
 			}
 		case 's':
 			err = p.fmtStr(st, mem, f, i, 's', hasTmp, &tmp, tmpEnd, &numSpec, arg(numSpec))
@@ -196,7 +196,7 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 				break
 			}
 			if tmpEnd == tmp {
-				return nil, unix.ENOSPC
+				return unix.ENOSPC
 			}
 			// The kernel only checks for equality: after an overlong
 			// pre-formatted %pI/%pB tmp can be past the end, and the byte
@@ -218,14 +218,14 @@ func (p Printer) prepare(fmtb []byte, args []uint64, numArgs int, mem Memory, ge
 			case 'i', 'd', 'u', 'x', 'X':
 				err = nocopy(size, arg(numSpec))
 			default:
-				return nil, unix.EINVAL
+				return unix.EINVAL
 			}
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // fmtStr is the kernel's fmt_str label for %s, %pks and %pus; i indexes the
