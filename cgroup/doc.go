@@ -33,8 +33,9 @@
 // cgroup.procs or cgroup.threads (or [Hierarchy.Move]), and exit
 // ([Task.Exit], or cgroup.kill). populated in cgroup.events follows them up
 // the tree and each change notifies cgroup.events (IN_MODIFY, poll).
-// Freezing is instant: simulated tasks never run, so a cgroup is frozen
-// exactly when it or an ancestor has cgroup.freeze set.
+// Freezing is instant: simulated tasks use no CPU time that a cgroup
+// accounts (package sched only fires scheduler tracepoints for them), so a
+// cgroup is frozen exactly when it or an ancestor has cgroup.freeze set.
 //
 // Controllers are modelled by presence only ([Subsys]): those bound to the
 // hierarchy appear in cgroup.controllers, can be enabled in

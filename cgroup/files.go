@@ -654,7 +654,7 @@ func (cg *Cgroup) Kill() error {
 }
 
 // showCPUStat is cgroup_base_stat_cputime_show with no CPU time used
-// (simulated tasks do not run): the fields of the reference machine's
+// (simulated tasks use no accounted CPU time): the fields of the reference machine's
 // config (no CONFIG_SCHED_CORE).
 func showCPUStat(h *Hierarchy, cg *Cgroup, m *seqfile.Buffer) error {
 	_, _ = m.WriteString("usage_usec 0\nuser_usec 0\nsystem_usec 0\nnice_usec 0\n")

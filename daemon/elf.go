@@ -9,18 +9,8 @@ import (
 
 	"github.com/simfs/simfs/kernel"
 	"github.com/simfs/simfs/loader"
-	"github.com/simfs/simfs/vmlinux"
 	"golang.org/x/sys/unix"
 )
-
-// KernelHeader is the C header of the machine's kernel types (its
-// vmlinux.h), what `simfs btf dump` prints; nil means the default layout.
-func KernelHeader(m *kernel.Machine) []byte {
-	if m == nil {
-		return vmlinux.Default().Header()
-	}
-	return m.Layout().Header()
-}
 
 // openELF parses an object and CO-RE relocates it against the machine's
 // kernel types (kernel.Machine.OpenObject).
