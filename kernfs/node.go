@@ -66,7 +66,8 @@ type Node struct {
 	active   atomic.Int32 // active references, biased when deactivated
 	count    atomic.Int32 // plain references (kernfs_get/put)
 	open     atomic.Pointer[openNode]
-	children map[string]*Node // directories: every linked child, active or not
+	slot     int32      // in its parent's children, under Root.mu; -1 when not linked
+	children childTable // directories: every linked child, active or not
 }
 
 // newNode is __kernfs_new_node without the parent linkage: the node starts
@@ -78,10 +79,9 @@ func (r *Root) newNode(parent *Node, name string, mode, uid, gid uint32, priv an
 	if parent != nil && !parent.tryGet() {
 		return nil
 	}
-	n := &Node{root: r, parent: parent, name: name, hash: NameHash(name), mode: mode, uid: uid, gid: gid, priv: priv}
+	n := &Node{root: r, parent: parent, name: name, hash: NameHash(name), mode: mode, uid: uid, gid: gid, priv: priv, slot: -1}
 	if mode&vfs.S_IFMT == vfs.S_IFDIR {
 		n.flags |= flagDir
-		n.children = make(map[string]*Node)
 	}
 	n.active.Store(deactivatedBias)
 	n.count.Store(1)
@@ -164,7 +164,7 @@ func (n *Node) pathLocked() string {
 func (n *Node) Child(name string) *Node {
 	n.root.mu.RLock()
 	defer n.root.mu.RUnlock()
-	if c := n.children[name]; c != nil && c.isActive() {
+	if c := n.children.get(name); c != nil && c.isActive() {
 		return c
 	}
 	return nil
@@ -175,12 +175,12 @@ func (n *Node) Child(name string) *Node {
 func (n *Node) Children() []*Node {
 	n.root.mu.RLock()
 	defer n.root.mu.RUnlock()
-	out := make([]*Node, 0, len(n.children))
-	for _, c := range n.children {
+	out := make([]*Node, 0, n.children.len())
+	n.children.each(func(c *Node) {
 		if c.isActive() {
 			out = append(out, c)
 		}
-	}
+	})
 	sortNodes(out)
 	return out
 }
@@ -274,9 +274,7 @@ func (n *Node) Put() {
 		}
 		r := n.root
 		r.mu.Lock()
-		if r.ids[uint32(n.id)] == n {
-			delete(r.ids, uint32(n.id))
-		}
+		r.ids.remove(uint32(n.id), n)
 		parent := n.parent
 		r.mu.Unlock()
 		n = parent
@@ -293,9 +291,7 @@ func (r *Root) putLocked(n *Node) {
 		if v < 0 {
 			panic("kernfs: Put of a node without references")
 		}
-		if r.ids[uint32(n.id)] == n {
-			delete(r.ids, uint32(n.id))
-		}
+		r.ids.remove(uint32(n.id), n)
 		n = n.parent
 	}
 }
@@ -345,13 +341,13 @@ func (r *Root) create(t *vfs.Txn, parent *Node, name string, mode uint32, a Attr
 			n = nil
 			return unix.ENOENT
 		}
-		if _, dup := parent.children[name]; dup {
+		if parent.children.get(name) != nil {
 			r.mu.Unlock()
 			n.Put()
 			n = nil
 			return unix.EEXIST
 		}
-		parent.children[name] = n
+		parent.children.add(n)
 		n.flags |= flagLinked
 		if r.flags&CreateDeactivated == 0 {
 			r.activateLocked(t, n)
@@ -408,9 +404,7 @@ func (r *Root) activateOne(t *vfs.Txn, n *Node) {
 // walkPost visits n's subtree in post-order (kernfs_next_descendant_post).
 // Caller holds r.mu.
 func walkPost(n *Node, fn func(*Node)) {
-	for _, c := range n.children {
-		walkPost(c, fn)
-	}
+	n.children.each(func(c *Node) { walkPost(c, fn) })
 	fn(n)
 }
 
@@ -444,7 +438,12 @@ func (r *Root) Remove(t *vfs.Txn, n *Node) {
 	}
 	_ = r.txn(t, func(t *vfs.Txn) error {
 		r.mu.Lock()
+		r.batch = true
 		nodes := r.removeLocked(t, n, nil)
+		r.batch = false
+		if n.parent != nil {
+			n.parent.children.tidy()
+		}
 		r.mu.Unlock()
 		if len(nodes) > 0 {
 			t.Defer(func() { r.drainAndUnlink(nodes) })
@@ -473,6 +472,7 @@ func (r *Root) RemoveNodes(t *vfs.Txn, ns []*Node, put bool) {
 		t.Reserve(2*len(ns) + 1)
 		var nodes, later []*Node
 		r.mu.Lock()
+		r.batch = true
 		for _, n := range ns {
 			if n == nil {
 				continue
@@ -486,6 +486,12 @@ func (r *Root) RemoveNodes(t *vfs.Txn, ns []*Node, put bool) {
 				later = append(later, n) // drained below: put after
 			} else {
 				r.putLocked(n) // removed at once, or already gone
+			}
+		}
+		r.batch = false
+		for _, n := range ns {
+			if n != nil && n.parent != nil {
+				n.parent.children.tidy()
 			}
 		}
 		r.mu.Unlock()
@@ -515,7 +521,7 @@ func (r *Root) removeLocked(t *vfs.Txn, n *Node, nodes []*Node) []*Node {
 		return nodes
 	}
 	start := len(nodes)
-	if len(n.children) == 0 {
+	if n.children.len() == 0 {
 		n.flags |= flagRemoving
 		nodes = append(nodes, n)
 	} else {
@@ -547,14 +553,16 @@ func (r *Root) removeLocked(t *vfs.Txn, n *Node, nodes []*Node) []*Node {
 }
 
 // unlinkLocked takes a removed node out of its parent's children and drops
-// its base reference; false if it was unlinked already. Caller holds r.mu.
+// its base reference; false if it was unlinked already. Unless the
+// caller is a batch (r.batch), which tidies the parents at its end, the
+// parent's table is tidied at once. Caller holds r.mu.
 func (r *Root) unlinkLocked(pos *Node) bool {
 	if pos.flags&flagLinked == 0 {
 		return false
 	}
 	pos.flags &^= flagLinked
-	if p := pos.parent; p != nil && p.children[pos.name] == pos {
-		delete(p.children, pos.name)
+	if p := pos.parent; p != nil && p.children.remove(pos) && !r.batch {
+		p.children.tidy()
 	}
 	r.putLocked(pos) // the base reference
 	return true
@@ -645,7 +653,7 @@ func (r *Root) Rename(t *vfs.Txn, n, newParent *Node, newName string) error {
 		if n.parent == newParent && n.name == newName {
 			return nil
 		}
-		if _, dup := newParent.children[newName]; dup {
+		if newParent.children.get(newName) != nil {
 			return unix.EEXIST
 		}
 		for p := newParent; p != nil; p = p.parent {
@@ -658,7 +666,8 @@ func (r *Root) Rename(t *vfs.Txn, n, newParent *Node, newName string) error {
 				return err
 			}
 		}
-		delete(n.parent.children, n.name)
+		n.parent.children.remove(n)
+		n.parent.children.tidy()
 		if n.parent != newParent {
 			newParent.count.Add(1)
 			old = n.parent
@@ -666,7 +675,7 @@ func (r *Root) Rename(t *vfs.Txn, n, newParent *Node, newName string) error {
 		}
 		n.name = newName
 		n.hash = NameHash(newName)
-		newParent.children[newName] = n
+		newParent.children.add(n)
 		return nil
 	})
 	if old != nil {

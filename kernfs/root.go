@@ -63,11 +63,14 @@ type Root struct {
 	mu sync.RWMutex
 	// ids is ino_idr: low 32 bits of a node's id to the node, for every
 	// node that still has a plain reference.
-	ids      map[uint32]*Node
+	ids      idTable
 	nextLow  uint32 // idr_alloc_cyclic's cursor
 	lastLow  uint32 // last_id_lowbits
 	highbits uint32 // id_highbits
 	maxLow   uint32 // INT_MAX; lowered by tests to exercise wrap-around
+	// batch is set while RemoveNodes unlinks its nodes: parents' child
+	// tables are tidied once, at its end.
+	batch bool
 
 	// waitMu and waitq are deactivate_waitq: removers wait here for
 	// active references to drain, and kernfs_remove_self arbitrates here.
@@ -92,7 +95,6 @@ func NewRoot(v *vfs.VFS, o RootOptions) *Root {
 		flags:   o.Flags,
 		magic:   o.Magic,
 		scops:   o.Ops,
-		ids:     make(map[uint32]*Node),
 		nextLow: 1,
 		maxLow:  math.MaxInt32,
 	}
@@ -161,7 +163,7 @@ func (r *Root) allocID(n *Node) uint64 {
 		low = 1
 	}
 	for start := low; ; {
-		if _, used := r.ids[low]; !used {
+		if r.ids.get(low) == nil {
 			break
 		}
 		low++
@@ -177,7 +179,7 @@ func (r *Root) allocID(n *Node) uint64 {
 	}
 	r.lastLow = low
 	r.nextLow = low + 1
-	r.ids[low] = n
+	r.ids.set(low, n)
 	return uint64(r.highbits)<<32 | uint64(low)
 }
 
@@ -188,7 +190,7 @@ func (r *Root) allocID(n *Node) uint64 {
 func (r *Root) FindByID(id uint64) *Node {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	n := r.ids[uint32(id)]
+	n := r.ids.get(uint32(id))
 	if n == nil || n.id != id || !n.isActive() {
 		return nil
 	}
