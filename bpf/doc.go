@@ -39,5 +39,6 @@
 // structural checks; return-value ranges and helper argument types are
 // checked at run time), JIT, tail calls, BTF-typed map values beyond
 // printing, bpf_spin_lock, map-in-map, ring buffers, per-CPU maps with more
-// than one CPU, BPF tokens, bpf_seq_printf_btf (returns -EOPNOTSUPP for now).
+// than one CPU, BPF tokens. bpf_seq_printf_btf is in package btfshow, with
+// what it leaves out of the kernel's btf_show.
 package bpf

@@ -161,12 +161,7 @@ func (s *Subsystem) baseHelpers() []interp.Helper {
 
 	set(asm.FnSeqPrintf, s.helperSeqPrintf)
 	set(asm.FnSeqWrite, s.helperSeqWrite)
-	set(asm.FnSeqPrintfBtf, func(c *interp.Call, m, ptr, size, flags, _ uint64) (uint64, error) {
-		if _, ok := seqOf(c, m); !ok {
-			return errno(unix.EINVAL), nil
-		}
-		return errno(unix.EOPNOTSUPP), nil
-	})
+	set(asm.FnSeqPrintfBtf, s.helperSeqPrintfBtf)
 	set(asm.FnSnprintf, func(c *interp.Call, str, size, fmtp, data, dataLen uint64) (uint64, error) {
 		fmtb, err := c.ReadCString(fmtp, 1<<16)
 		if err != nil {

@@ -40,11 +40,15 @@ type Subsystem struct {
 	rng     *rand.Rand // under cpu
 	// Kernel holds what helpers need from the rest of the machine.
 	kernel Kernel
-	trace  traceLog
-	tps    tracepoints
+	// vmlinux caches the kernel's BTF for bpf_seq_printf_btf.
+	vmlinux vmlinuxBTF
+	trace   traceLog
+	tps     tracepoints
 }
 
 // Kernel is what BPF helpers need from the simulated machine around them.
+// A Kernel that also implements KernelLayout gives bpf_seq_printf_btf its
+// vmlinux BTF.
 type Kernel interface {
 	// CurrentTask describes the task a program runs on behalf of (nil when
 	// none), as bpf_get_current_pid_tgid and friends see it.
