@@ -415,7 +415,7 @@ func (r *Root) deactivate(t *vfs.Txn, n *Node) {
 		n.active.Add(deactivatedBias)
 	}
 	if n.flags&flagInVFS != 0 {
-		t.DetachChild(n.parent.inode, n.name)
+		t.DetachInode(n.parent.inode, n.name, n.inode)
 		n.flags &^= flagInVFS
 	}
 }

@@ -115,7 +115,7 @@ func SimpleUnlink(t *Txn, dir *Inode, name string) {
 
 // SimpleRmdir is simple_rmdir: ENOTEMPTY unless the directory is empty.
 func SimpleRmdir(t *Txn, dir *Inode, name string, victim *Inode) error {
-	if len(victim.children) != 0 {
+	if victim.children.len() != 0 {
 		return unix.ENOTEMPTY
 	}
 	t.RemoveChild(dir, name)
@@ -136,7 +136,7 @@ func SimpleRename(t *Txn, dir *Inode, oldName string, newDir *Inode, newName str
 		return nil
 	}
 	if dst != nil {
-		if dst.IsDir() && len(dst.children) != 0 {
+		if dst.IsDir() && dst.children.len() != 0 {
 			return unix.ENOTEMPTY
 		}
 		t.RemoveChild(newDir, newName)
@@ -148,15 +148,15 @@ func SimpleRename(t *Txn, dir *Inode, oldName string, newDir *Inode, newName str
 // move relinks src from dir/oldName to newDir/newName without changing its
 // own link count.
 func (t *Txn) move(dir *Inode, oldName string, src *Inode, newDir *Inode, newName string) {
-	d := dir.children[oldName]
-	delete(dir.children, oldName)
+	d := dir.children.get(oldName)
+	t.dropEntry(dir, d)
 	if src.IsDir() && dir != newDir {
 		dir.nlink--
 	}
 	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: oldName, Child: src, Removed: true}})
 	newDir.sb.seq++
 	d.seq, d.name, d.dir = newDir.sb.seq, newName, newDir
-	newDir.children[newName] = d
+	newDir.children.add(d)
 	if src.IsDir() {
 		src.parent = newDir
 		if dir != newDir {
@@ -182,10 +182,10 @@ func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, ne
 	}
 	// d_exchange: each entry follows its inode to the other name; the
 	// readdir positions stay with the names.
-	d1, d2 := dir.children[oldName], newDir.children[newName]
+	d1, d2 := dir.children.get(oldName), newDir.children.get(newName)
 	d1.seq, d2.seq = d2.seq, d1.seq
 	d1.name, d1.dir, d2.name, d2.dir = newName, newDir, oldName, dir
-	dir.children[oldName], newDir.children[newName] = d2, d1
+	swapEntries(&dir.children, d1, &newDir.children, d2)
 	if src.IsDir() {
 		src.parent = newDir
 	}

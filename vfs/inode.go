@@ -51,7 +51,7 @@ type Inode struct {
 	ctime time.Time
 
 	// Directories.
-	children map[string]*dirent
+	children dirTable
 	parent   *Inode      // nil for a superblock root
 	mounted  *Superblock // superblock mounted on this directory, if any
 
@@ -63,6 +63,10 @@ type Inode struct {
 	// private belongs to the file system (bpffs: the pinned object; kernfs:
 	// its node).
 	private any
+
+	// entry is the directory entry that last linked the inode, so that a
+	// file system detaching it ([Txn.DetachInode]) needs no name lookup.
+	entry *dirent
 
 	refs      int64       // open files, caller references, in-flight operations
 	anon      int32       // open files and working directories that hold no known entry
@@ -84,6 +88,7 @@ type dirent struct {
 	name  string
 	dir   *Inode
 	holds int32 // open files and working directories that came through it
+	slot  int32 // in dir's children; -1 once unlinked
 }
 
 // InodeAttr is what a file system sets when it creates an inode.

@@ -239,7 +239,7 @@ func (t *Txn) prepareCreate(nd nameData, isDir bool) error {
 	if nd.kind != lastNorm {
 		return unix.EEXIST
 	}
-	if _, ok := nd.dir.children[nd.name]; ok {
+	if nd.dir.children.get(nd.name) != nil {
 		return unix.EEXIST
 	}
 	if err := nd.dir.dirOps.Lookup(nd.dir, nd.name); err != unix.ENOENT {
@@ -723,7 +723,7 @@ func (t *Txn) rename(c *Caller, ond, nnd nameData, flags uint32) error {
 	// comes last.
 	var held *dirent
 	if dst != nil && flags&unix.RENAME_EXCHANGE == 0 {
-		held = nnd.dir.children[nnd.name]
+		held = nnd.dir.children.get(nnd.name)
 		t.holdEntry(held, dst)
 	}
 	if err := ond.dir.dirOps.Rename(t, c, ond.dir, ond.name, nnd.dir, nnd.name, flags); err != nil {
@@ -921,7 +921,7 @@ func (t *Txn) openCreate(c *Caller, w *walker, nd nameData, flags int, mode uint
 		return nil, err
 	}
 	t.Notify(Event{Mask: unix.IN_CREATE, Dir: nd.dir, Name: nd.name, Inode: in})
-	return t.open(c, in, nd.dir.children[nd.name], flags, true)
+	return t.open(c, in, nd.dir.children.get(nd.name), flags, true)
 }
 
 // open is do_open/may_open up to (not including) f_op->open; d is the entry
@@ -1065,9 +1065,9 @@ func (v *VFS) readDir(c *Caller, dir *Inode) ([]Dirent, error) {
 		// on file systems (kernfs) that keep the link count.
 		return nil, unix.ENOENT
 	}
-	ents := make([]Dirent, 0, len(dir.children))
-	for name, d := range dir.children {
-		ents = append(ents, Dirent{Name: name, Ino: d.inode.ino, Type: d.inode.Type(), Seq: d.seq})
+	ents := make([]Dirent, 0, dir.children.len())
+	for d := range dir.children.all() {
+		ents = append(ents, Dirent{Name: d.name, Ino: d.inode.ino, Type: d.inode.Type(), Seq: d.seq})
 	}
 	if o, ok := dir.sb.ops.(DirOrder); ok {
 		o.SortDirents(ents)

@@ -270,8 +270,8 @@ func (v *VFS) lookupEnt(dir *Inode, name string, cross bool) (*Inode, *dirent, e
 	case "..":
 		return v.dotdot(dir), nil, nil
 	}
-	d, ok := dir.children[name]
-	if !ok {
+	d := dir.children.get(name)
+	if d == nil {
 		if dir.destroyed.Load() {
 			return nil, nil, unix.ENOENT
 		}
@@ -291,7 +291,7 @@ func (v *VFS) dentryOf(in *Inode) *dirent {
 	if in.parent == nil {
 		return nil
 	}
-	for _, d := range in.parent.children {
+	for d := range in.parent.children.all() {
 		if d.inode == in {
 			return d
 		}

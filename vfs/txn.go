@@ -13,6 +13,9 @@ type Txn struct {
 	v   *VFS
 	now time.Time
 	q   []txnItem
+	// tidy lists the directories whose tables removals made sparse; End
+	// rebuilds them before it releases the lock.
+	tidy []*Inode
 }
 
 type itemKind uint8
@@ -72,6 +75,11 @@ func (t *Txn) Notify(ev Event) {
 // End releases the lock and runs what the transaction queued. Work queued by
 // that work (through new transactions) runs in those transactions.
 func (t *Txn) End() {
+	for _, dir := range t.tidy {
+		dir.children.queued = false
+		dir.children.tidy()
+	}
+	t.tidy = nil
 	q := t.q
 	t.q = nil
 	t.v.mu.Unlock()
@@ -156,7 +164,7 @@ func (t *Txn) holdEntry(d *dirent, in *Inode) {
 func (t *Txn) releaseEntry(d *dirent, in *Inode) {
 	if d != nil {
 		d.holds--
-		if d.holds == 0 && d.dir.children[d.name] != d {
+		if d.holds == 0 && !d.dir.children.has(d) {
 			t.entryGone(d)
 		}
 	} else {
@@ -185,7 +193,9 @@ func (t *Txn) NewInode(sb *Superblock, a InodeAttr) *Inode {
 // dir as its parent and raises dir's nlink.
 func (t *Txn) AddChild(dir *Inode, name string, child *Inode) {
 	dir.sb.seq++
-	dir.children[name] = &dirent{inode: child, seq: dir.sb.seq, name: name, dir: dir}
+	d := &dirent{inode: child, seq: dir.sb.seq, name: name, dir: dir}
+	dir.children.add(d)
+	child.entry = d
 	if child.IsDir() {
 		child.parent = dir
 		dir.nlink++
@@ -199,12 +209,12 @@ func (t *Txn) AddChild(dir *Inode, name string, child *Inode) {
 // child's ".."), and it is destroyed if nothing references it. It returns
 // the child, or nil if there was no such entry.
 func (t *Txn) RemoveChild(dir *Inode, name string) *Inode {
-	d, ok := dir.children[name]
-	if !ok {
+	d := dir.children.get(name)
+	if d == nil {
 		return nil
 	}
 	child := d.inode
-	delete(dir.children, name)
+	t.dropEntry(dir, d)
 	if child.IsDir() {
 		child.nlink = 0
 		if dir.nlink > 2 {
@@ -229,16 +239,34 @@ func (t *Txn) RemoveChild(dir *Inode, name string) *Inode {
 // once its last reference goes. A detached directory keeps its children:
 // the file system detaches each descendant it removes itself.
 func (t *Txn) DetachChild(dir *Inode, name string) *Inode {
-	d, ok := dir.children[name]
-	if !ok {
+	d := dir.children.get(name)
+	if d == nil {
 		return nil
 	}
+	return t.detach(dir, d)
+}
+
+// DetachInode is DetachChild for an entry name in dir known to name child:
+// when it is the entry child was last linked with, as a kernfs node's
+// only entry is, it is found without a name lookup, which is what makes
+// removing many entries of a large directory cheap.
+func (t *Txn) DetachInode(dir *Inode, name string, child *Inode) *Inode {
+	d := child.entry
+	if d == nil || d.dir != dir || d.name != name || !dir.children.has(d) {
+		if d = dir.children.get(name); d == nil {
+			return nil
+		}
+	}
+	return t.detach(dir, d)
+}
+
+func (t *Txn) detach(dir *Inode, d *dirent) *Inode {
 	child := d.inode
-	delete(dir.children, name)
+	t.dropEntry(dir, d)
 	if child.IsDir() && dir.nlink > 2 {
 		dir.nlink--
 	}
-	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child, Removed: true}})
+	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: d.name, Child: child, Removed: true}})
 	child.orphan = true
 	t.maybeDestroy(child)
 	return child
@@ -252,10 +280,20 @@ func (t *Txn) IncLink(in *Inode) {
 
 // Child returns the inode named name in dir, or nil.
 func (t *Txn) Child(dir *Inode, name string) *Inode {
-	if d, ok := dir.children[name]; ok {
+	if d := dir.children.get(name); d != nil {
 		return d.inode
 	}
 	return nil
+}
+
+// dropEntry takes d out of dir's table and, if that leaves the table
+// sparse, has End tidy it.
+func (t *Txn) dropEntry(dir *Inode, d *dirent) {
+	dir.children.remove(d)
+	if !dir.children.queued && dir.children.sparse() {
+		dir.children.queued = true
+		t.tidy = append(t.tidy, dir)
+	}
 }
 
 // SetMode sets the permission bits of in.

@@ -203,7 +203,7 @@ func inodeEvent(mask uint32, in *Inode, d *dirent) Event {
 	ev := Event{Mask: mask, Inode: in}
 	if d != nil {
 		ev.Dir, ev.Name = d.dir, d.name
-		ev.Unlinked = d.dir.children[d.name] != d
+		ev.Unlinked = !d.dir.children.has(d)
 	}
 	return ev
 }
@@ -302,7 +302,6 @@ func (sb *Superblock) newInode(a InodeAttr, now time.Time) *Inode {
 		private: a.Private,
 	}
 	if in.IsDir() {
-		in.children = make(map[string]*dirent)
 		if in.dirOps == nil {
 			in.dirOps = NoDirOps{}
 		}
@@ -377,7 +376,7 @@ func (t *Txn) killTree(root *Inode) {
 	collect = func(dir *Inode) {
 		seen[dir] = true
 		all = append(all, dir)
-		for _, d := range dir.children {
+		for d := range dir.children.all() {
 			if c := d.inode; !seen[c] {
 				if c.IsDir() {
 					collect(c)
@@ -399,14 +398,14 @@ func (t *Txn) killTree(root *Inode) {
 // unlinkTree drops every link of a subtree; inodes nothing references are
 // destroyed.
 func (t *Txn) unlinkTree(dir *Inode) {
-	names := make([]string, 0, len(dir.children))
-	for name := range dir.children {
-		names = append(names, name)
+	ents := make([]*dirent, 0, dir.children.len())
+	for d := range dir.children.all() {
+		ents = append(ents, d)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		child := dir.children[name].inode
-		delete(dir.children, name)
+	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+	for _, d := range ents {
+		child := d.inode
+		dir.children.remove(d)
 		if child.IsDir() {
 			t.unlinkTree(child)
 			continue
