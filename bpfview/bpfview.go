@@ -227,9 +227,14 @@ func (x *View) removeBatch(batch []*exposure) {
 	if len(batch) == 0 {
 		return
 	}
+	// Take what the events need while the records are in cache: after
+	// the removal has been through every node, inode and entry of the
+	// batch, going back to each record costs a cache miss.
 	nodes := make([]*kernfs.Node, len(batch))
+	gone := make([]goneExposure, len(batch))
 	for i, e := range batch {
 		nodes[i] = e.Node
+		gone[i] = goneExposure{objType: e.ObjType, objID: e.ObjID, path: e.Path}
 	}
 	// One transaction per kernfs root (in practice there is one: cgroup2).
 	for len(nodes) > 0 {
@@ -251,9 +256,16 @@ func (x *View) removeBatch(batch []*exposure) {
 		root.RemoveNodes(nil, same, true)
 		nodes = rest
 	}
-	for _, e := range batch {
-		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: e.ObjType.String(), ObjID: e.ObjID, Path: e.Path, Reason: "unpin"})
+	for _, g := range gone {
+		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: g.objType.String(), ObjID: g.objID, Path: g.path, Reason: "unpin"})
 	}
+}
+
+// goneExposure is what the removal event of an exposure says.
+type goneExposure struct {
+	path    string
+	objID   uint32
+	objType bpf.ObjType
 }
 
 // link adds a new exposure to its directory's list. Caller holds x.mu.
