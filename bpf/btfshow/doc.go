@@ -12,7 +12,8 @@
 // helper).
 //
 // Like the kernel, it reproduces the quirks that follow from that code, not
-// an idealised pretty-printer:
+// an idealised pretty-printer (kernel_linux_test.go compares it byte for
+// byte with the running kernel's bpf_seq_printf_btf when run as root):
 //
 //   - Type ids are taken as given: a typedef at the top level keeps its
 //     name, "(u64)0" (vmlinux BTF is never "resolved", so btf_modifier_show
@@ -32,8 +33,10 @@
 //     or a nested array) advances by 0 bytes per element, so it shows its
 //     first element nelems times; an array of pointers has no "[" opening
 //     (btf_show_name sets no parenthesis when a pointer is involved) but
-//     does close with "]". Members of a struct that is an array element are
-//     shown without ".name = (type)", since state.array_member stays set.
+//     does close with "]". A struct or union that is an array element opens
+//     with no "{" and its members have no ".name = (type)", since
+//     state.array_member stays set while they are shown; it still closes
+//     with "}".
 //   - Enums of size 1, 2 or 4 read 4 bytes (the kernel reads an int).
 //   - The type name is cut at 79 bytes (BTF_SHOW_NAME_SIZE).
 //   - The data is read in 32-byte windows as btf_show_obj_safe copies it:

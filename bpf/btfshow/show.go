@@ -66,7 +66,10 @@ type Config struct {
 }
 
 // Check is bpf_btf_printf_prepare: the flags, the size of struct btf_ptr
-// and the type id, as a helper checks them before showing anything.
+// and the type id, as a helper checks them before showing anything. Flags
+// outside FlagsAll, a ptr_size other than 16, no BTF at all or type id 0
+// are EINVAL; a type id the BTF does not have (or one that is negative as
+// the kernel's s32 btf_id) is ENOENT.
 func Check(types Types, typeID uint32, ptrSize uint32, flags uint64) (btf.Type, unix.Errno) {
 	if flags&^FlagsAll != 0 {
 		return nil, unix.EINVAL
