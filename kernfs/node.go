@@ -441,9 +441,7 @@ func (r *Root) Remove(t *vfs.Txn, n *Node) {
 		r.batch = true
 		nodes := r.removeLocked(t, n, nil)
 		r.batch = false
-		if n.parent != nil {
-			n.parent.children.tidy()
-		}
+		r.tidyLocked()
 		r.mu.Unlock()
 		if len(nodes) > 0 {
 			t.Defer(func() { r.drainAndUnlink(nodes) })
@@ -489,11 +487,7 @@ func (r *Root) RemoveNodes(t *vfs.Txn, ns []*Node, put bool) {
 			}
 		}
 		r.batch = false
-		for _, n := range ns {
-			if n != nil && n.parent != nil {
-				n.parent.children.tidy()
-			}
-		}
+		r.tidyLocked()
 		r.mu.Unlock()
 		if len(nodes) > 0 || len(later) > 0 {
 			t.Defer(func() {
@@ -553,19 +547,33 @@ func (r *Root) removeLocked(t *vfs.Txn, n *Node, nodes []*Node) []*Node {
 }
 
 // unlinkLocked takes a removed node out of its parent's children and drops
-// its base reference; false if it was unlinked already. Unless the
-// caller is a batch (r.batch), which tidies the parents at its end, the
-// parent's table is tidied at once. Caller holds r.mu.
+// its base reference; false if it was unlinked already. A parent table
+// left sparse is tidied at once, or in a batch (r.batch) queued for
+// tidyLocked at the batch's end. Caller holds r.mu.
 func (r *Root) unlinkLocked(pos *Node) bool {
 	if pos.flags&flagLinked == 0 {
 		return false
 	}
 	pos.flags &^= flagLinked
-	if p := pos.parent; p != nil && p.children.remove(pos) && !r.batch {
-		p.children.tidy()
+	if p := pos.parent; p != nil && p.children.remove(pos) && !p.children.queued && p.children.sparse() {
+		if r.batch {
+			p.children.queued = true
+			r.tidy = append(r.tidy, p)
+		} else {
+			p.children.tidy()
+		}
 	}
 	r.putLocked(pos) // the base reference
 	return true
+}
+
+// tidyLocked tidies the child tables a batch queued. Caller holds r.mu.
+func (r *Root) tidyLocked() {
+	for _, p := range r.tidy {
+		p.children.queued = false
+		p.children.tidy()
+	}
+	r.tidy = nil
 }
 
 // drainAndUnlink finishes a removal outside the VFS lock, node by node in
@@ -667,7 +675,9 @@ func (r *Root) Rename(t *vfs.Txn, n, newParent *Node, newName string) error {
 			}
 		}
 		n.parent.children.remove(n)
-		n.parent.children.tidy()
+		if n.parent.children.sparse() {
+			n.parent.children.tidy()
+		}
 		if n.parent != newParent {
 			newParent.count.Add(1)
 			old = n.parent

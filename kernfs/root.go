@@ -68,9 +68,11 @@ type Root struct {
 	lastLow  uint32 // last_id_lowbits
 	highbits uint32 // id_highbits
 	maxLow   uint32 // INT_MAX; lowered by tests to exercise wrap-around
-	// batch is set while RemoveNodes unlinks its nodes: parents' child
-	// tables are tidied once, at its end.
+	// batch is set while Remove or RemoveNodes unlinks its nodes: the
+	// child tables they leave sparse are queued in tidy and tidied once,
+	// at its end.
 	batch bool
+	tidy  []*Node
 
 	// waitMu and waitq are deactivate_waitq: removers wait here for
 	// active references to drain, and kernfs_remove_self arbitrates here.

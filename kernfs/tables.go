@@ -74,14 +74,17 @@ func (t *idTable) len() int { return t.n }
 // kernfs_node.rb). Removal is what a batch does most, so it touches only
 // the child and a slot of an array in creation order: the name index is
 // left stale (a removed child stays in it, recognised as gone by its
-// slot) and is rebuilt by tidy once it holds more removed children than
-// live ones, from the survivors only. Removing every exposure of a
-// directory thus costs a sequential pass, not a hash lookup per child.
-// Caller holds the root's lock (shared for get, len and each).
+// slot; a new child of the same name replaces it). Once stale index
+// entries outnumber live ones, tidy rebuilds the table from the
+// survivors; once empty slots do, it packs the slots in place. Removing
+// every exposure of a directory thus costs a sequential pass, not a hash
+// lookup per child. Caller holds the root's lock (shared for get, len and
+// each).
 type childTable struct {
-	index map[string]*Node // every live child; may also hold removed ones
-	slots []*Node          // in insertion order; nil where a child left
-	live  int
+	index  map[string]*Node // every live child; may also hold removed ones
+	slots  []*Node          // in insertion order; nil where a child left
+	live   int
+	queued bool // in Root.tidy
 }
 
 // get returns the child called name, or nil.
@@ -121,14 +124,39 @@ func (t *childTable) remove(n *Node) bool {
 	if t.live == 0 {
 		t.index, t.slots = nil, nil
 	}
+	// The newest children go first, often: keep the slots packed at the end.
+	for k := len(t.slots); k > 0 && t.slots[k-1] == nil; k-- {
+		t.slots = t.slots[:k-1]
+	}
 	return true
 }
 
-// tidy rebuilds the table from its live children if removed ones
-// outnumber them: the cost is a pass over the slots plus one insertion
-// per survivor, paid for by the removals.
+// tooMany says whether dead (stale index entries or empty slots) is
+// worth a tidy pass.
+func (t *childTable) tooMany(dead int) bool { return dead > t.live && dead >= 16 }
+
+// sparse reports whether tidy would do anything.
+func (t *childTable) sparse() bool {
+	return t.tooMany(len(t.index)-t.live) || t.tooMany(len(t.slots)-t.live)
+}
+
+// tidy rebuilds the table from its live children if its index is mostly
+// stale (a pass over the slots plus one insertion per survivor, paid for
+// by the removals), or packs the slots in place if they are mostly empty.
 func (t *childTable) tidy() {
-	if dead := len(t.slots) - t.live; dead <= t.live || dead < 16 {
+	if !t.tooMany(len(t.index) - t.live) {
+		if t.tooMany(len(t.slots) - t.live) {
+			k := 0
+			for _, n := range t.slots {
+				if n != nil {
+					n.slot = int32(k)
+					t.slots[k] = n
+					k++
+				}
+			}
+			clear(t.slots[k:])
+			t.slots = t.slots[:k]
+		}
 		return
 	}
 	index := make(map[string]*Node, t.live)

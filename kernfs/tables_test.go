@@ -173,7 +173,7 @@ func TestChildTable(t *testing.T) {
 					tab.remove(ns[i])
 				}
 			}
-			require.Len(t, tab.slots, 100, "removal leaves the slots")
+			require.Len(t, tab.slots, 94, "removal leaves the slots but the trailing ones")
 			tab.tidy()
 			require.Len(t, tab.slots, 10)
 			require.Len(t, tab.index, 10)
@@ -181,6 +181,43 @@ func TestChildTable(t *testing.T) {
 			require.Same(t, ns[53], tab.get("53"))
 			require.Nil(t, tab.get("54"))
 			require.True(t, tab.remove(ns[53]))
+		}},
+		{"reused names: the slots are packed in place", func(t *testing.T, tab *childTable) {
+			var keep []*Node
+			for i := 0; i < 20; i++ {
+				keep = append(keep, mk(fmt.Sprint(i))...)
+				tab.add(keep[i])
+			}
+			// Each round adds "v" (its old entry is stale) and a child
+			// after it, then removes "v": a hole in the middle each time.
+			for i := 0; i < 30; i++ {
+				ns := mk("v", fmt.Sprint("after", i))
+				tab.add(ns[0])
+				tab.add(ns[1])
+				tab.remove(ns[0])
+				keep = append(keep, ns[1])
+				require.Equal(t, tab.len()+1, len(tab.index), "one stale index entry: v")
+				if tab.sparse() {
+					tab.tidy()
+				}
+				require.LessOrEqual(t, len(tab.slots)-tab.len(), max(tab.len(), 15))
+			}
+			require.Equal(t, 50, tab.len())
+			for _, n := range keep {
+				require.Same(t, n, tab.get(n.name))
+			}
+			require.Len(t, names(tab), 50)
+		}},
+		{"trailing removals shrink the slots", func(t *testing.T, tab *childTable) {
+			ns := mk("a", "b", "c")
+			for _, n := range ns {
+				tab.add(n)
+			}
+			tab.remove(ns[1])
+			require.Len(t, tab.slots, 3)
+			tab.remove(ns[2])
+			require.Len(t, tab.slots, 1)
+			require.Same(t, ns[0], tab.get("a"))
 		}},
 		{"last removal empties", func(t *testing.T, tab *childTable) {
 			ns := mk("a", "b")

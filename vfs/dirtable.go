@@ -6,11 +6,12 @@ import "iter"
 // most (kernfs removing every exposure of an unpinned object), so it
 // touches only the entry and a slot of an array in creation order: the
 // name index is left stale (a removed entry stays in it, recognised as
-// gone by its slot) and is rebuilt by tidy, from the survivors only, once
-// it holds more removed entries than live ones. A [Txn] tidies the
-// directories it removed from before it releases the lock. The zero
-// value is empty and ready. Readers hold the VFS lock shared; writers
-// hold it exclusively.
+// gone by its slot; a new entry of the same name replaces it). Once
+// stale index entries outnumber live ones, tidy rebuilds the table from
+// the survivors; once empty slots do (removed entries whose names were
+// reused), it packs the slots in place. A [Txn] tidies the directories it
+// removed from before it releases the lock. The zero value is empty and
+// ready. Readers hold the VFS lock shared; writers hold it exclusively.
 type dirTable struct {
 	index  map[string]*dirent // every live entry; may also hold removed ones
 	slots  []*dirent          // in insertion order; nil where an entry left
@@ -60,6 +61,10 @@ func (t *dirTable) remove(d *dirent) bool {
 	if t.live == 0 {
 		t.index, t.slots = nil, nil
 	}
+	// The newest entries go first, often: keep the slots packed at the end.
+	for n := len(t.slots); n > 0 && t.slots[n-1] == nil; n-- {
+		t.slots = t.slots[:n-1]
+	}
 	return true
 }
 
@@ -73,17 +78,32 @@ func swapEntries(t *dirTable, d1 *dirent, u *dirTable, d2 *dirent) {
 	u.index[d1.name] = d1
 }
 
-// sparse reports whether removed entries outnumber live ones, so that
-// tidy would rebuild the table.
+// tooMany says whether dead (stale index entries or empty slots) is
+// worth a tidy pass.
+func (t *dirTable) tooMany(dead int) bool { return dead > t.live && dead >= 16 }
+
+// sparse reports whether tidy would do anything.
 func (t *dirTable) sparse() bool {
-	dead := len(t.slots) - t.live
-	return dead > t.live && dead >= 16
+	return t.tooMany(len(t.index)-t.live) || t.tooMany(len(t.slots)-t.live)
 }
 
-// tidy rebuilds a sparse table from its live entries: a pass over the
-// slots plus one insertion per survivor, paid for by the removals.
+// tidy rebuilds the table from its live entries if its index is mostly
+// stale (a pass over the slots plus one insertion per survivor, paid for
+// by the removals), or packs the slots in place if they are mostly empty.
 func (t *dirTable) tidy() {
-	if !t.sparse() {
+	if !t.tooMany(len(t.index) - t.live) {
+		if t.tooMany(len(t.slots) - t.live) {
+			k := 0
+			for _, d := range t.slots {
+				if d != nil {
+					d.slot = int32(k)
+					t.slots[k] = d
+					k++
+				}
+			}
+			clear(t.slots[k:])
+			t.slots = t.slots[:k]
+		}
 		return
 	}
 	index := make(map[string]*dirent, t.live)

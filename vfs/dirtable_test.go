@@ -113,7 +113,7 @@ func TestDirTable(t *testing.T) {
 				}
 			}
 			require.True(t, tab.sparse())
-			require.Len(t, tab.slots, 100, "removal leaves the slots")
+			require.Len(t, tab.slots, 94, "removal leaves the slots but the trailing ones")
 			tab.tidy()
 			require.False(t, tab.sparse())
 			require.Len(t, tab.slots, 10)
@@ -122,6 +122,47 @@ func TestDirTable(t *testing.T) {
 			require.Same(t, ds[53], tab.get("53"))
 			require.Nil(t, tab.get("54"))
 			require.True(t, tab.remove(ds[53]))
+		}},
+		{"reused names: the slots are packed in place", func(t *testing.T, tab *dirTable) {
+			var keep []*dirent
+			for i := 0; i < 20; i++ {
+				keep = append(keep, mk(fmt.Sprint(i)))
+				tab.add(keep[i])
+			}
+			// Each round adds "v" and an entry after it, then removes "v":
+			// a hole in the middle each time, the index never stale.
+			for i := 0; i < 30; i++ {
+				v, after := mk("v"), mk(fmt.Sprint("after", i))
+				tab.add(v)
+				tab.add(after)
+				tab.remove(v)
+				keep = append(keep, after)
+				require.Equal(t, tab.len()+1, len(tab.index), "one stale index entry: v")
+				if tab.sparse() {
+					tab.tidy()
+				}
+				require.LessOrEqual(t, len(tab.slots)-tab.len(), max(tab.len(), 15))
+			}
+			require.Equal(t, 50, tab.len())
+			for _, d := range keep {
+				require.Same(t, d, tab.get(d.name))
+			}
+			var got []string
+			for d := range tab.all() {
+				got = append(got, d.name)
+			}
+			require.Len(t, got, 50)
+		}},
+		{"trailing removals shrink the slots", func(t *testing.T, tab *dirTable) {
+			a, b, c := mk("a"), mk("b"), mk("c")
+			tab.add(a)
+			tab.add(b)
+			tab.add(c)
+			tab.remove(b)
+			require.Len(t, tab.slots, 3)
+			tab.remove(c)
+			require.Len(t, tab.slots, 1)
+			require.Same(t, a, tab.get("a"))
 		}},
 		{"last removal empties", func(t *testing.T, tab *dirTable) {
 			a, b := mk("a"), mk("b")
