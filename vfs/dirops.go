@@ -153,7 +153,7 @@ func (t *Txn) move(dir *Inode, oldName string, src *Inode, newDir *Inode, newNam
 	if src.IsDir() && dir != newDir {
 		dir.nlink--
 	}
-	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: oldName, Child: src, Removed: true}})
+	t.q = append(t.q, treeItem(TreeChange{Dir: dir, Name: oldName, Child: src, Removed: true}))
 	newDir.sb.seq++
 	d.seq, d.name, d.dir = newDir.sb.seq, newName, newDir
 	newDir.children.add(d)
@@ -166,7 +166,7 @@ func (t *Txn) move(dir *Inode, oldName string, src *Inode, newDir *Inode, newNam
 	src.ctime = t.now
 	dir.touchCMtime(t.now)
 	newDir.touchCMtime(t.now)
-	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: newDir, Name: newName, Child: src}})
+	t.q = append(t.q, treeItem(TreeChange{Dir: newDir, Name: newName, Child: src}))
 }
 
 func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, newName string, dst *Inode) {
@@ -196,6 +196,6 @@ func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, ne
 	dir.touchCMtime(t.now)
 	newDir.touchCMtime(t.now)
 	t.q = append(t.q,
-		txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: oldName, Child: dst}},
-		txnItem{kind: itemTree, tree: TreeChange{Dir: newDir, Name: newName, Child: src}})
+		treeItem(TreeChange{Dir: dir, Name: oldName, Child: dst}),
+		treeItem(TreeChange{Dir: newDir, Name: newName, Child: src}))
 }

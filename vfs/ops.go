@@ -534,7 +534,7 @@ func (t *Txn) unlink(c *Caller, nd nameData) error {
 	// d_delete_notify: the entry loses its inode (IN_DELETE_SELF if that
 	// was the last link and nothing else holds it), IN_DELETE on the
 	// directory, and only then the iput that evicts it.
-	t.insert(mark, txnItem{kind: itemEvent, ev: Event{Mask: unix.IN_ATTRIB, Inode: victim}})
+	t.insert(mark, eventItem(Event{Mask: unix.IN_ATTRIB, Inode: victim}))
 	t.Notify(Event{Mask: unix.IN_DELETE, Dir: nd.dir, Name: nd.name, Inode: victim})
 	t.evictLast(mark, victim)
 	return nil

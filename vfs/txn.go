@@ -29,12 +29,34 @@ const (
 	itemFunc
 )
 
+// txnItem is one queued item. Events and tree changes share their
+// fields, which keeps the item small: a kernfs batch removal queues two
+// per node.
 type txnItem struct {
-	kind  itemKind
-	ev    Event
-	tree  TreeChange
-	inode *Inode
-	fn    func()
+	kind   itemKind
+	flag   bool // Event.Unlinked, TreeChange.Removed
+	mask   uint32
+	cookie uint32
+	dir    *Inode
+	name   string
+	inode  *Inode // Event.Inode, TreeChange.Child, or the inode removed, evicted or unmounted
+	fn     func()
+}
+
+func eventItem(ev Event) txnItem {
+	return txnItem{kind: itemEvent, flag: ev.Unlinked, mask: ev.Mask, cookie: ev.Cookie, dir: ev.Dir, name: ev.Name, inode: ev.Inode}
+}
+
+func (it *txnItem) event() Event {
+	return Event{Mask: it.mask, Dir: it.dir, Name: it.name, Inode: it.inode, Cookie: it.cookie, Unlinked: it.flag}
+}
+
+func treeItem(tc TreeChange) txnItem {
+	return txnItem{kind: itemTree, flag: tc.Removed, dir: tc.Dir, name: tc.Name, inode: tc.Child}
+}
+
+func (it *txnItem) tree() TreeChange {
+	return TreeChange{Dir: it.dir, Name: it.name, Child: it.inode, Removed: it.flag}
 }
 
 // Begin starts a transaction. End must be called exactly once.
@@ -69,7 +91,7 @@ func (t *Txn) Reserve(n int) {
 
 // Notify queues an inotify-style event.
 func (t *Txn) Notify(ev Event) {
-	t.q = append(t.q, txnItem{kind: itemEvent, ev: ev})
+	t.q = append(t.q, eventItem(ev))
 }
 
 // End releases the lock and runs what the transaction queued. Work queued by
@@ -87,15 +109,16 @@ func (t *Txn) End() {
 		return
 	}
 	notifiers, trees := t.v.watchers()
-	for _, it := range q {
+	for i := range q {
+		it := &q[i]
 		switch it.kind {
 		case itemEvent:
 			for _, n := range notifiers {
-				n.Notify(it.ev)
+				n.Notify(it.event())
 			}
 		case itemTree:
 			for _, w := range trees {
-				w.TreeChanged(it.tree)
+				w.TreeChanged(it.tree())
 			}
 		case itemRemoved:
 			for _, n := range notifiers {
@@ -201,7 +224,7 @@ func (t *Txn) AddChild(dir *Inode, name string, child *Inode) {
 		dir.nlink++
 	}
 	dir.touchCMtime(t.now)
-	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child}})
+	t.q = append(t.q, treeItem(TreeChange{Dir: dir, Name: name, Child: child}))
 }
 
 // RemoveChild unlinks name from dir as simple_unlink/simple_rmdir do: the
@@ -225,7 +248,7 @@ func (t *Txn) RemoveChild(dir *Inode, name string) *Inode {
 	}
 	child.ctime = t.now
 	dir.touchCMtime(t.now)
-	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: name, Child: child, Removed: true}})
+	t.q = append(t.q, treeItem(TreeChange{Dir: dir, Name: name, Child: child, Removed: true}))
 	if d.holds == 0 {
 		t.entryGone(d)
 	}
@@ -266,7 +289,7 @@ func (t *Txn) detach(dir *Inode, d *dirent) *Inode {
 	if child.IsDir() && dir.nlink > 2 {
 		dir.nlink--
 	}
-	t.q = append(t.q, txnItem{kind: itemTree, tree: TreeChange{Dir: dir, Name: d.name, Child: child, Removed: true}})
+	t.q = append(t.q, treeItem(TreeChange{Dir: dir, Name: d.name, Child: child, Removed: true}))
 	child.orphan = true
 	t.maybeDestroy(child)
 	return child
