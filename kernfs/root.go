@@ -73,6 +73,8 @@ type Root struct {
 	// at its end.
 	batch bool
 	tidy  []*Node
+	// warmSink takes what warm read, so that the reads stay.
+	warmSink uint64
 
 	// waitMu and waitq are deactivate_waitq: removers wait here for
 	// active references to drain, and kernfs_remove_self arbitrates here.

@@ -39,6 +39,10 @@ const (
 type Inode struct {
 	sb  *Superblock
 	ino uint64
+	// children are a directory's entries, next to ino: reading the inode
+	// number of a directory about to lose many entries (kernfs warms a
+	// batch that way) mostly brings in its table as well.
+	children dirTable
 
 	mode  uint32 // type and permission bits
 	typ   uint32 // the S_IFMT bits of mode, which never change: read without the lock
@@ -50,10 +54,9 @@ type Inode struct {
 	mtime time.Time
 	ctime time.Time
 
-	// Directories.
-	children dirTable
-	parent   *Inode      // nil for a superblock root
-	mounted  *Superblock // superblock mounted on this directory, if any
+	// Directories (children are above).
+	parent  *Inode      // nil for a superblock root
+	mounted *Superblock // superblock mounted on this directory, if any
 
 	target string // symlinks
 
