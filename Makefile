@@ -33,7 +33,7 @@ bench:
 # Each fuzz target runs for FUZZTIME (go test accepts one -fuzz pattern per
 # package, so they run one after another).
 FUZZ_TARGETS = ./interp:FuzzLoadRun ./interp/bpfasm:FuzzAssemble ./interp/bpfasm:FuzzDisassemble \
-	./bpf/bprintf:FuzzSeqPrintf ./loader:FuzzLoad
+	./bpf/bprintf:FuzzSeqPrintf ./bpf/btfshow:FuzzRawBTF ./loader:FuzzLoad
 
 fuzz:
 	@set -e; for spec in $(FUZZ_TARGETS); do \
