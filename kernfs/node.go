@@ -66,8 +66,8 @@ type Node struct {
 	active   atomic.Int32 // active references, biased when deactivated
 	count    atomic.Int32 // plain references (kernfs_get/put)
 	open     atomic.Pointer[openNode]
-	slot     int32      // in its parent's children, under Root.mu; -1 when not linked
-	children childTable // directories: every linked child, active or not
+	slot     int32       // in its parent's children, under Root.mu; -1 when not linked
+	children *childTable // directories: every linked child, active or not; nil for files
 }
 
 // newNode is __kernfs_new_node without the parent linkage: the node starts
@@ -82,6 +82,7 @@ func (r *Root) newNode(parent *Node, name string, mode, uid, gid uint32, priv an
 	n := &Node{root: r, parent: parent, name: name, hash: NameHash(name), mode: mode, uid: uid, gid: gid, priv: priv, slot: -1}
 	if mode&vfs.S_IFMT == vfs.S_IFDIR {
 		n.flags |= flagDir
+		n.children = &childTable{}
 	}
 	n.active.Store(deactivatedBias)
 	n.count.Store(1)
@@ -523,7 +524,7 @@ func (r *Root) warm(ns []*Node) {
 			continue
 		}
 		if p := n.parent; p != nil {
-			if s := p.children.slots; uint(n.slot) < uint(len(s)) && s[n.slot] != nil {
+			if s := p.children.slots; uint(n.slot) < uint(len(s)) && s[n.slot] != nil { // p is a directory
 				x++
 			}
 			x += p.inode.Ino()

@@ -78,7 +78,8 @@ func (t *idTable) len() int { return t.n }
 // entries outnumber live ones, tidy rebuilds the table from the
 // survivors; once empty slots do, it packs the slots in place. Removing
 // every exposure of a directory thus costs a sequential pass, not a hash
-// lookup per child. Caller holds the root's lock (shared for get, len and
+// lookup per child. A file's table is nil, which reads as empty (get,
+// has, len, each). Caller holds the root's lock (shared for get, len and
 // each).
 type childTable struct {
 	index  map[string]*Node // every live child; may also hold removed ones
@@ -89,6 +90,9 @@ type childTable struct {
 
 // get returns the child called name, or nil.
 func (t *childTable) get(name string) *Node {
+	if t == nil {
+		return nil
+	}
 	n := t.index[name]
 	if n == nil || !t.has(n) || n.name != name {
 		return nil
@@ -98,7 +102,7 @@ func (t *childTable) get(name string) *Node {
 
 // has reports whether n is in the table.
 func (t *childTable) has(n *Node) bool {
-	return n.slot >= 0 && int(n.slot) < len(t.slots) && t.slots[n.slot] == n
+	return t != nil && n.slot >= 0 && int(n.slot) < len(t.slots) && t.slots[n.slot] == n
 }
 
 // add inserts n under n.name, which must be free.
@@ -172,11 +176,19 @@ func (t *childTable) tidy() {
 }
 
 // len returns the number of children.
-func (t *childTable) len() int { return t.live }
+func (t *childTable) len() int {
+	if t == nil {
+		return 0
+	}
+	return t.live
+}
 
 // each calls fn for every child, in insertion order. fn must not change
 // the table.
 func (t *childTable) each(fn func(*Node)) {
+	if t == nil {
+		return
+	}
 	for _, n := range t.slots {
 		if n != nil {
 			fn(n)
