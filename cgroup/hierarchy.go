@@ -143,7 +143,7 @@ func New(v *vfs.VFS, opts Options) (*Hierarchy, error) {
 	root.subtreeSSMask = h.rootMask & h.implicitMask
 	h.root = root
 	h.kr = kernfs.NewRoot(v, kernfs.RootOptions{
-		Flags: kernfs.CreateDeactivated,
+		Flags: kernfs.CreateDeactivated | kernfs.SupportUserXattr,
 		Magic: SuperMagic,
 		Priv:  root,
 		Ops: kernfs.SyscallOps{

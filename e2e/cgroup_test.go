@@ -68,8 +68,31 @@ func cgroupScript() []step {
 		op("mknod", "@a/f", "100644"),
 		op("symlink", "x", "@a/s"),
 		op("link", "@a/cgroup.procs", "@a/l"),
-		knownGap(op("setxattr", "@a/cgroup.procs"),
-			"package cgroup has no user.* xattrs (fusefs.Xattrs is not implemented by its superblock); cgroup2 has them since Linux 5.7"),
+
+		// Extended attributes: trusted.*, security.* and (since Linux
+		// 5.7) user.* ones, kept in the kernfs node.
+		op("listxattr", "@a"),
+		op("setxattr", "@a/cgroup.procs"),
+		op("getxattr", "@a/cgroup.procs", "user.x"),
+		op("setxattr", "@a", "user.b", "2", "0"),
+		op("setxattr", "@a", "user.b", "3", "1"), // XATTR_CREATE
+		op("setxattr", "@a", "user.c", "3", "2"), // XATTR_REPLACE
+		op("setxattr", "@a", "user.a", "", "0"),
+		op("setxattr", "@a", "trusted.t", "x", "0"),
+		op("setxattr", "@a", "security.s", "x", "0"),
+		op("setxattr", "@a", "user.", "x", "0"),
+		op("setxattr", "@a", "other.o", "x", "0"),
+		op("getxattr", "@a", "user.a"),
+		op("getxattr", "@a", "user.none"),
+		op("listxattr", "@a"),
+		as("listxattr", "@a"),
+		as("getxattr", "@a", "trusted.t"),
+		as("getxattr", "@a", "user.b"),
+		as("setxattr", "@a", "user.n", "1", "0"),
+		as("setxattr", "@a", "trusted.n", "1", "0"),
+		op("removexattr", "@a", "user.b"),
+		op("removexattr", "@a", "user.b"),
+		op("listxattr", "@a"),
 
 		// Open modes of interface files.
 		op("open", "@a/cgroup.events", "w"),
@@ -171,13 +194,6 @@ func cgroupScript() []step {
 		op("readdir", "@"),
 		op("stat", "@"),
 	}
-}
-
-// knownGap marks a step where simfs's library differs from the kernel for
-// a reason outside FUSE.
-func knownGap(st step, why string) step {
-	st.known = why
-	return st
 }
 
 // psiTrigger: a PSI trigger whose window is not a multiple of 2 s needs

@@ -247,8 +247,32 @@ func helperOp(op string, a []string) (string, bool) {
 		return errObs(unix.Chmod(a[0], uint32(mode))), true
 	case "truncate":
 		return errObs(unix.Truncate(a[0], 0)), true
-	case "setxattr":
-		return errObs(unix.Setxattr(a[0], "user.x", []byte("1"), 0)), true
+	case "setxattr": // PATH [NAME VALUE [FLAGS]]
+		name, val, fl := "user.x", "1", 0
+		if len(a) >= 3 {
+			name, val = a[1], a[2]
+		}
+		if len(a) >= 4 {
+			f, _ := strconv.ParseInt(a[3], 0, 32)
+			fl = int(f)
+		}
+		return errObs(unix.Setxattr(a[0], name, []byte(val), fl)), true
+	case "getxattr": // PATH NAME
+		buf := make([]byte, 1<<16)
+		n, err := unix.Getxattr(a[0], a[1], buf)
+		if err != nil {
+			return errObs(err), true
+		}
+		return fmt.Sprintf("%q", buf[:n]), true
+	case "listxattr": // PATH: the names in the order the kernel gives
+		buf := make([]byte, 1<<16)
+		n, err := unix.Listxattr(a[0], buf)
+		if err != nil {
+			return errObs(err), true
+		}
+		return strings.ReplaceAll(strings.TrimSuffix(string(buf[:n]), "\x00"), "\x00", ","), true
+	case "removexattr": // PATH NAME
+		return errObs(unix.Removexattr(a[0], a[1])), true
 	case "describe": // DIR: every entry in getdents order, with its attributes and content
 		return describe(a[0]), true
 	}

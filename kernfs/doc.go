@@ -76,8 +76,10 @@
 //
 // Namespace tags (kn->ns, sysfs network namespaces), mmap of kernfs files,
 // multi-record seq_start/next/stop ops (seqfile supports them; no kernfs
-// user here needs them), prealloc buffers, xattrs (the VFS answers
-// EOPNOTSUPP), the KERNFS_EMPTY_DIR and KERNFS_ROOT_SUPPORT_EXPORTOP flags,
+// user here needs them), prealloc buffers, the system.* (POSIX ACL)
+// xattr namespace and LSM security labels (security.* attributes are kept
+// as plain values; the VFS library has no xattr calls of its own: they
+// reach [Root.Getxattr] and friends through fusefs), the KERNFS_EMPTY_DIR and KERNFS_ROOT_SUPPORT_EXPORTOP flags,
 // file handles, 32-bit ino/generation splitting, poll wait queues (Poll
 // reports the state; there is no blocking poll), rate limiting of
 // notifications, and the dentry revalidation machinery (the VFS tree is

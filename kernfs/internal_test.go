@@ -48,3 +48,22 @@ func TestIDWrap(t *testing.T) {
 		}
 	}, "id space exhausted")
 }
+
+// TestXattrsReleasedWithTheNode: a node's extended attributes go when its
+// last reference does, and a released node takes no new ones.
+func TestXattrsReleasedWithTheNode(t *testing.T) {
+	v := vfs.New(&vfs.RamFS{}, vfs.RamDirOps(), 0755, vfs.Options{})
+	r := NewRoot(v, RootOptions{Flags: SupportUserXattr})
+	n, err := r.CreateFile(nil, r.Node(), "f", Attr{Mode: 0644}, nil)
+	require.NoError(t, err)
+	in := n.Inode()
+	c := vfs.RootCaller()
+	require.NoError(t, r.Setxattr(c, in, "user.a", []byte("1"), 0))
+	require.Len(t, r.xattrs, 1)
+	n.Get() // a reference that outlives the removal
+	r.Remove(nil, n)
+	require.Len(t, r.xattrs, 1, "still referenced")
+	n.Put()
+	require.Empty(t, r.xattrs)
+	require.Nil(t, n.xattrsOf(true), "released")
+}

@@ -23,6 +23,7 @@ const (
 	flagHidden              // KERNFS_HIDDEN (kernfs_show(kn, false))
 	flagLinked              // in its parent's children (rbtree); cleared at unlink
 	flagInVFS               // its current VFS inode is linked in the parent's VFS directory
+	flagXattrs              // it has an entry in Root.xattrs
 )
 
 // Suicide flags, guarded by Root.waitMu.
@@ -275,7 +276,7 @@ func (n *Node) Put() {
 		}
 		r := n.root
 		r.mu.Lock()
-		r.ids.remove(uint32(n.id), n)
+		r.release(n)
 		parent := n.parent
 		r.mu.Unlock()
 		n = parent
@@ -292,8 +293,18 @@ func (r *Root) putLocked(n *Node) {
 		if v < 0 {
 			panic("kernfs: Put of a node without references")
 		}
-		r.ids.remove(uint32(n.id), n)
+		r.release(n)
 		n = n.parent
+	}
+}
+
+// release forgets a node whose last plain reference went: its id and its
+// extended attributes (kernfs_put freeing kn->iattr). Caller holds r.mu.
+func (r *Root) release(n *Node) {
+	r.ids.remove(uint32(n.id), n)
+	if n.flags&flagXattrs != 0 {
+		delete(r.xattrs, n)
+		n.flags &^= flagXattrs
 	}
 }
 

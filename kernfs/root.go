@@ -20,6 +20,9 @@ const (
 	// opening a file for reading or writing also needs the matching mode
 	// bit and handler, even for root (EACCES).
 	ExtraOpenPermCheck
+	// SupportUserXattr is KERNFS_ROOT_SUPPORT_USER_XATTR (cgroup2):
+	// user.* extended attributes can be set, within kernfs's limits.
+	SupportUserXattr
 )
 
 // SyscallOps are kernfs_syscall_ops: what mkdir(2), rmdir(2) and rename(2)
@@ -64,6 +67,9 @@ type Root struct {
 	// ids is ino_idr: low 32 bits of a node's id to the node, for every
 	// node that still has a plain reference.
 	ids      idTable
+	// xattrs are the extended attributes of the nodes that have any
+	// (flagXattrs), until the node is released: kernfs_iattrs.xattrs.
+	xattrs map[*Node]*xattrSet
 	nextLow  uint32 // idr_alloc_cyclic's cursor
 	lastLow  uint32 // last_id_lowbits
 	highbits uint32 // id_highbits
