@@ -66,10 +66,10 @@ type Root struct {
 	mu sync.RWMutex
 	// ids is ino_idr: low 32 bits of a node's id to the node, for every
 	// node that still has a plain reference.
-	ids      idTable
+	ids idTable
 	// xattrs are the extended attributes of the nodes that have any
 	// (flagXattrs), until the node is released: kernfs_iattrs.xattrs.
-	xattrs map[*Node]*xattrSet
+	xattrs   map[*Node]*xattrSet
 	nextLow  uint32 // idr_alloc_cyclic's cursor
 	lastLow  uint32 // last_id_lowbits
 	highbits uint32 // id_highbits
