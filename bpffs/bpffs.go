@@ -259,7 +259,7 @@ func (d dirOps) Rename(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, oldName string
 	if dst := t.Child(newDir, newName); dst != nil && isPreload(dst) {
 		return unix.EPERM
 	}
-	return vfs.SimpleRename(t, dir, oldName, newDir, newName, flags)
+	return vfs.SimpleRenameDcache(t, dir, oldName, newDir, newName, flags)
 }
 
 func isPreload(in *vfs.Inode) bool {

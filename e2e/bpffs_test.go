@@ -151,7 +151,7 @@ func bpffsScript() []step {
 		as("mkdir", "@u", "755"),
 		as("unlink", "@m"),
 		as("open", "@d", "r|dir"),
-		afterExchange(as("readdir", "@")),
+		as("readdir", "@"),
 		as("rmdir", "@u"),
 
 		// Unpin everything.

@@ -179,13 +179,6 @@ func sortedList(s string) string {
 	return strings.Join(l, ",")
 }
 
-// afterExchange marks a listing taken after a RENAME_EXCHANGE in the
-// directory.
-func afterExchange(st step) step {
-	st.orderKnown = "package vfs keeps the exchanged entries' readdir positions; Linux's d_exchange moves both to the head of the directory's list"
-	return st
-}
-
 func oneLine(s string) string {
 	if strings.Contains(s, "\n") {
 		return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", " | ")

@@ -125,14 +125,32 @@ func SimpleRmdir(t *Txn, dir *Inode, name string, victim *Inode) error {
 // SimpleRename is simple_rename with RENAME_EXCHANGE support (Linux 5.16):
 // a replaced target loses its link (a non-empty directory target is
 // ENOTEMPTY), directory moves fix both parents' link counts.
+//
+// An exchange leaves each name where it was in readdir order, as
+// simple_offset_rename_exchange does for tmpfs's offset directories. For a
+// file system whose readdir walks the dentry list, use
+// [SimpleRenameDcache].
 func SimpleRename(t *Txn, dir *Inode, oldName string, newDir *Inode, newName string, flags uint32) error {
+	return t.simpleRename(dir, oldName, newDir, newName, flags, false)
+}
+
+// SimpleRenameDcache is [SimpleRename] for a file system whose readdir is
+// dcache_readdir (bpffs: newest entry first, by [Dirent.Seq] descending):
+// an exchange moves both entries to the head of their directories' lists
+// as __d_move does, the entry now at the old name first and the one now at
+// the new name in front of it.
+func SimpleRenameDcache(t *Txn, dir *Inode, oldName string, newDir *Inode, newName string, flags uint32) error {
+	return t.simpleRename(dir, oldName, newDir, newName, flags, true)
+}
+
+func (t *Txn) simpleRename(dir *Inode, oldName string, newDir *Inode, newName string, flags uint32, dcache bool) error {
 	if flags&^(unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE) != 0 {
 		return unix.EINVAL
 	}
 	src := t.Child(dir, oldName)
 	dst := t.Child(newDir, newName)
 	if flags&unix.RENAME_EXCHANGE != 0 {
-		t.exchange(dir, oldName, src, newDir, newName, dst)
+		t.exchange(dir, oldName, src, newDir, newName, dst, dcache)
 		return nil
 	}
 	if dst != nil {
@@ -169,7 +187,7 @@ func (t *Txn) move(dir *Inode, oldName string, src *Inode, newDir *Inode, newNam
 	t.q = append(t.q, treeItem(TreeChange{Dir: newDir, Name: newName, Child: src}))
 }
 
-func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, newName string, dst *Inode) {
+func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, newName string, dst *Inode, dcache bool) {
 	if dir != newDir && src.IsDir() != dst.IsDir() {
 		// simple_rename_exchange: the directory moves parents.
 		if src.IsDir() {
@@ -180,10 +198,18 @@ func (t *Txn) exchange(dir *Inode, oldName string, src *Inode, newDir *Inode, ne
 			newDir.nlink--
 		}
 	}
-	// d_exchange: each entry follows its inode to the other name; the
-	// readdir positions stay with the names.
+	// d_exchange: each entry follows its inode to the other name. The
+	// readdir positions stay with the names, or (dcache) both entries
+	// move to the head of their lists, the target's first.
 	d1, d2 := dir.children.get(oldName), newDir.children.get(newName)
-	d1.seq, d2.seq = d2.seq, d1.seq
+	if dcache {
+		dir.sb.seq++
+		d2.seq = dir.sb.seq
+		dir.sb.seq++
+		d1.seq = dir.sb.seq
+	} else {
+		d1.seq, d2.seq = d2.seq, d1.seq
+	}
 	d1.name, d1.dir, d2.name, d2.dir = newName, newDir, oldName, dir
 	swapEntries(&dir.children, d1, &newDir.children, d2)
 	if src.IsDir() {
