@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -66,7 +67,17 @@ type daemonOpts struct {
 	// ready, if set, is called once the daemon serves; the demo uses it
 	// and then cancels ctx.
 	ready func(info daemon.DaemonInfo, m *kernel.Machine) error
+	// procs, if positive, is the GOMAXPROCS of a daemon that mounts,
+	// unless the GOMAXPROCS environment variable sets it.
+	procs int
 }
+
+// DefaultMountProcs is the GOMAXPROCS a mounting daemon runs with. With
+// one processor the Go runtime hands fewer processors between the threads
+// that sleep in read(2) on /dev/fuse, and an open+read+close of a view
+// takes about half as long (docs/PERFORMANCE.md, "FUSE"); the simulator's
+// own work is not parallel enough to miss the others.
+const DefaultMountProcs = 1
 
 // DefaultSchedEvery is how often, in wall-clock time, the daemon's
 // scheduler takes a tick.
@@ -87,6 +98,7 @@ func cmdMount(e *env, args []string) error {
 	allowOther := f.Bool("allow-other", false, "let other users reach the mounts (allow_other)")
 	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
 	var o daemonOpts
+	f.IntVar(&o.procs, "gomaxprocs", DefaultMountProcs, "processors the daemon's Go runtime uses; 0: all (the GOMAXPROCS environment variable wins)")
 	machineFlags(f, &o)
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
@@ -137,6 +149,9 @@ func cmdServe(e *env, args []string) error {
 // processes exit), the mounts, the scheduler.
 func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 	logger := log.New(e.stderr, "simfs: ", 0)
+	if o.procs > 0 && o.bpfDir != "" && os.Getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.procs))
+	}
 	m, err := kernel.Boot(kernel.Config{Seed: o.seed})
 	if err != nil {
 		return err
