@@ -324,22 +324,31 @@ func typeName(t btf.Type) string {
 	}
 }
 
+// qualified returns the type a const, volatile, restrict or type tag
+// qualifies; false for any other type.
+func qualified(t btf.Type) (btf.Type, bool) {
+	switch v := t.(type) {
+	case *btf.Const:
+		return v.Type, true
+	case *btf.Volatile:
+		return v.Type, true
+	case *btf.Restrict:
+		return v.Type, true
+	case *btf.TypeTag:
+		return v.Type, true
+	}
+	return t, false
+}
+
 // skipQualifiers is btf_type_skip_qualifiers: const, volatile, restrict and
 // type tags, not typedefs.
 func skipQualifiers(t btf.Type) btf.Type {
 	for i := 0; i < resolveDepth; i++ {
-		switch v := t.(type) {
-		case *btf.Const:
-			t = v.Type
-		case *btf.Volatile:
-			t = v.Type
-		case *btf.Restrict:
-			t = v.Type
-		case *btf.TypeTag:
-			t = v.Type
-		default:
+		inner, ok := qualified(t)
+		if !ok {
 			return t
 		}
+		t = inner
 	}
 	return t
 }
@@ -347,20 +356,15 @@ func skipQualifiers(t btf.Type) btf.Type {
 // skipModifiers is btf_type_skip_modifiers: qualifiers and typedefs.
 func skipModifiers(t btf.Type) (btf.Type, bool) {
 	for i := 0; i < resolveDepth; i++ {
-		switch v := t.(type) {
-		case *btf.Typedef:
-			t = v.Type
-		case *btf.Const:
-			t = v.Type
-		case *btf.Volatile:
-			t = v.Type
-		case *btf.Restrict:
-			t = v.Type
-		case *btf.TypeTag:
-			t = v.Type
-		default:
+		if td, ok := t.(*btf.Typedef); ok {
+			t = td.Type
+			continue
+		}
+		inner, ok := qualified(t)
+		if !ok {
 			return t, t != nil
 		}
+		t = inner
 	}
 	return t, false
 }
