@@ -98,24 +98,7 @@ func kernelShowID(t *testing.T, id btf.TypeID, obj []byte) (outs [16]string, ret
 	}
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), asm.Return())
 
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceIter, AttachTo: "bpf_map",
-		License: "GPL", Instructions: insns,
-	})
-	if err != nil {
-		t.Skipf("cannot load an iterator program here: %v", err)
-	}
-	defer prog.Close()
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		t.Skipf("cannot attach a bpf_map iterator here: %v", err)
-	}
-	defer it.Close()
-	r, err := it.Open()
-	require.NoError(t, err)
-	defer r.Close()
-	raw, err := io.ReadAll(r)
-	require.NoError(t, err)
+	raw := readMapIter(t, insns)
 
 	for i := range outs {
 		j := bytes.Index(raw, sep)
@@ -359,24 +342,7 @@ func TestAgainstKernelErrors(t *testing.T) {
 		)
 	}
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), asm.Return())
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceIter, AttachTo: "bpf_map",
-		License: "GPL", Instructions: insns,
-	})
-	if err != nil {
-		t.Skipf("cannot load an iterator program here: %v", err)
-	}
-	defer prog.Close()
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		t.Skipf("cannot attach a bpf_map iterator here: %v", err)
-	}
-	defer it.Close()
-	r, err := it.Open()
-	require.NoError(t, err)
-	defer r.Close()
-	raw, err := io.ReadAll(r)
-	require.NoError(t, err)
+	raw := readMapIter(t, insns)
 	require.Len(t, raw, 8*len(calls), "only return values, no output: %q", raw)
 
 	want := []unix.Errno{unix.ERANGE, unix.EINVAL, unix.EINVAL, unix.EINVAL, unix.ENOENT}
@@ -395,4 +361,30 @@ func TestAgainstKernelErrors(t *testing.T) {
 		_, e := btfshow.Check(sspec, c.id, c.size, c.flags)
 		assert.Equal(t, want[i+1], e, "check %d", i)
 	}
+}
+
+// readMapIter loads insns as a bpf_map iterator program in the running
+// kernel, attaches it and returns what one read of the iterator gives; it
+// skips the test where the kernel cannot.
+func readMapIter(t *testing.T, insns asm.Instructions) []byte {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceIter, AttachTo: "bpf_map",
+		License: "GPL", Instructions: insns,
+	})
+	if err != nil {
+		t.Skipf("cannot load an iterator program here: %v", err)
+	}
+	defer prog.Close()
+	it, err := link.AttachIter(link.IterOptions{Program: prog})
+	if err != nil {
+		t.Skipf("cannot attach a bpf_map iterator here: %v", err)
+	}
+	defer it.Close()
+	r, err := it.Open()
+	require.NoError(t, err)
+	defer r.Close()
+	raw, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return raw
 }
