@@ -92,6 +92,40 @@ func (b *Bus) Emit(ev Event) {
 	}
 }
 
+// EmitAll emits evs in order, as that many calls of Emit would, but under
+// one lock and with one timestamp: it stamps each element of evs in place
+// (consecutive sequence numbers, the same time) and delivers them, with no
+// other event between them.
+func (b *Bus) EmitAll(evs []Event) {
+	if b == nil || len(evs) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for i := range evs {
+		b.seq++
+		evs[i].Seq = b.seq
+		evs[i].Time = now
+	}
+	for _, r := range b.recs {
+		r.mu.Lock()
+		r.events = append(r.events, evs...)
+		r.mu.Unlock()
+	}
+	for s := range b.subs {
+		for i := range evs {
+			select {
+			case s.c <- evs[i]:
+			default:
+				s.mu.Lock()
+				s.dropped++
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
 // Subscription receives events on C until Close.
 type Subscription struct {
 	C <-chan Event
