@@ -75,8 +75,16 @@ type View struct {
 	// watch state of every bpffs inode that exposures watch.
 	mu    sync.Mutex
 	live  int
-	byDir map[*kernfs.Node]*exposure // first of the directory's list
+	byDir map[*kernfs.Node]*dirList
 	byPin map[*vfs.Inode]*pinWatch
+}
+
+// dirList is the list of a directory's live exposures. It stays in byDir
+// when it empties, so that removing an exposure touches its record and its
+// list and no map: a list goes when its cgroup is removed, or when empty
+// lists outnumber the live exposures (see link).
+type dirList struct {
+	head *exposure
 }
 
 // Exposure describes one exposed object, for `show` and tests.
@@ -97,6 +105,8 @@ type Exposure struct {
 type exposure struct {
 	Exposure
 	dir        *kernfs.Node
+	list       *dirList  // the directory's list
+	watch      *pinWatch // the watch state of Pin
 	prev, next *exposure // in the directory's list
 	linked     bool      // in the list: live
 }
@@ -108,7 +118,14 @@ type exposure struct {
 // at once: one kernfs transaction and one drain pass for all of them.
 type pinWatch struct {
 	marks int
-	fired []*exposure
+	fired batch
+}
+
+// batch is what removing fired exposures takes: their nodes, and what
+// their removal events say, gathered while each record is in cache.
+type batch struct {
+	nodes []*kernfs.Node
+	gone  []goneExposure
 }
 
 // New registers the view/cgroup program type with sys and returns the
@@ -116,7 +133,7 @@ type pinWatch struct {
 // possible in other kernfs file systems).
 func New(sys *bpf.Subsystem, fs *bpffs.FS, objs *kobj.Objects, h *cgroup.Hierarchy) *View {
 	x := &View{sys: sys, fs: fs, objs: objs, cg: h, bus: sys.Bus(),
-		byDir: make(map[*kernfs.Node]*exposure),
+		byDir: make(map[*kernfs.Node]*dirList),
 		byPin: make(map[*vfs.Inode]*pinWatch),
 	}
 	x.cgOps = &kernfs.Ops{SeqShow: x.cgroupSeqShow, Write: x.write}
@@ -171,13 +188,14 @@ func (x *View) Expose(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, name string, ob
 		x.byPin[pin] = w
 	}
 	w.marks++
+	e.watch = w
 	x.mu.Unlock()
 	if err := x.fs.WatchInode(pin, x.pinGone, e); err != nil {
 		x.mu.Lock()
 		w.marks--
-		batch := x.takeBatch(pin, w)
+		b := x.takeBatch(pin, w)
 		x.mu.Unlock()
-		x.removeBatch(batch)
+		x.removeBatch(b)
 		kn.Put()
 		root.Remove(t, kn)
 		return nil, err
@@ -196,25 +214,31 @@ func (x *View) Expose(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, name string, ob
 func (x *View) pinGone(obj bpf.Object, priv any) {
 	e := priv.(*exposure)
 	x.mu.Lock()
-	w := x.byPin[e.Pin]
-	w.marks--
+	w := e.watch
 	live := x.unlink(e)
 	if live {
-		w.fired = append(w.fired, e)
+		if w.fired.nodes == nil {
+			// The marks of an inode fire together: room for all.
+			w.fired.nodes = make([]*kernfs.Node, 0, w.marks)
+			w.fired.gone = make([]goneExposure, 0, w.marks)
+		}
+		w.fired.nodes = append(w.fired.nodes, e.Node)
+		w.fired.gone = append(w.fired.gone, goneExposure{objType: e.ObjType, objID: e.ObjID, path: e.Path})
 	}
-	batch := x.takeBatch(e.Pin, w)
+	w.marks--
+	b := x.takeBatch(e.Pin, w)
 	x.mu.Unlock()
 	if !live {
 		e.Node.Put() // removed already (rm, rmdir): drop the mark's reference
 	}
-	x.removeBatch(batch)
+	x.removeBatch(b)
 }
 
 // takeBatch returns the exposures whose marks on pin fired, once none is
 // left to fire, and forgets the pin. Caller holds x.mu.
-func (x *View) takeBatch(pin *vfs.Inode, w *pinWatch) []*exposure {
+func (x *View) takeBatch(pin *vfs.Inode, w *pinWatch) batch {
 	if w.marks > 0 {
-		return nil
+		return batch{}
 	}
 	delete(x.byPin, pin)
 	return w.fired
@@ -223,19 +247,11 @@ func (x *View) takeBatch(pin *vfs.Inode, w *pinWatch) []*exposure {
 // removeBatch removes the exposures of batch — each kernfs root's in one
 // transaction, which waits for their readers in flight — drops the kernfs
 // references their marks held, and emits their removal.
-func (x *View) removeBatch(batch []*exposure) {
-	if len(batch) == 0 {
+func (x *View) removeBatch(b batch) {
+	if len(b.nodes) == 0 {
 		return
 	}
-	// Take what the events need while the records are in cache: after
-	// the removal has been through every node, inode and entry of the
-	// batch, going back to each record costs a cache miss.
-	nodes := make([]*kernfs.Node, len(batch))
-	gone := make([]goneExposure, len(batch))
-	for i, e := range batch {
-		nodes[i] = e.Node
-		gone[i] = goneExposure{objType: e.ObjType, objID: e.ObjID, path: e.Path}
-	}
+	nodes := b.nodes
 	// One transaction per kernfs root (in practice there is one: cgroup2).
 	for len(nodes) > 0 {
 		root := nodes[0].Root()
@@ -256,8 +272,16 @@ func (x *View) removeBatch(batch []*exposure) {
 		root.RemoveNodes(nil, same, true)
 		nodes = rest
 	}
-	for _, g := range gone {
-		x.bus.Emit(events.Event{Kind: events.ExposureRemoved, ObjType: g.objType.String(), ObjID: g.objID, Path: g.path, Reason: "unpin"})
+	// The events go in chunks: one bus lock and timestamp for each.
+	gone := b.gone
+	evs := make([]events.Event, min(len(gone), 256))
+	for len(gone) > 0 {
+		chunk := evs[:min(len(gone), len(evs))]
+		for i, g := range gone[:len(chunk)] {
+			chunk[i] = events.Event{Kind: events.ExposureRemoved, ObjType: g.objType.String(), ObjID: g.objID, Path: g.path, Reason: "unpin"}
+		}
+		x.bus.EmitAll(chunk)
+		gone = gone[len(chunk):]
 	}
 }
 
@@ -270,13 +294,34 @@ type goneExposure struct {
 
 // link adds a new exposure to its directory's list. Caller holds x.mu.
 func (x *View) link(e *exposure) {
-	if head := x.byDir[e.dir]; head != nil {
+	l := x.byDir[e.dir]
+	if l == nil {
+		if len(x.byDir) > 2*x.live+1024 {
+			x.pruneLists()
+		}
+		l = &dirList{}
+		x.byDir[e.dir] = l
+	}
+	if head := l.head; head != nil {
 		head.prev = e
 		e.next = head
 	}
-	x.byDir[e.dir] = e
+	l.head = e
+	e.list = l
 	e.linked = true
 	x.live++
+}
+
+// pruneLists forgets the empty directory lists, which the directories
+// of sysfs-like roots (no rmdir hook) would otherwise leave behind. It is
+// called when they outnumber the live exposures, so its cost is spread over
+// the exposures that emptied them. Caller holds x.mu.
+func (x *View) pruneLists() {
+	for dir, l := range x.byDir {
+		if l.head == nil {
+			delete(x.byDir, dir)
+		}
+	}
 }
 
 // unlink drops an exposure from the index; false if it was gone already.
@@ -289,10 +334,8 @@ func (x *View) unlink(e *exposure) bool {
 	x.live--
 	if e.prev != nil {
 		e.prev.next = e.next
-	} else if e.next != nil {
-		x.byDir[e.dir] = e.next
 	} else {
-		delete(x.byDir, e.dir)
+		e.list.head = e.next
 	}
 	if e.next != nil {
 		e.next.prev = e.prev
@@ -309,11 +352,14 @@ func (x *View) onCgroup(ch cgroup.Change) {
 	dir := ch.Cgroup.Node()
 	x.mu.Lock()
 	var gone []*exposure
-	for e := x.byDir[dir]; e != nil; {
-		next := e.next
-		x.unlink(e)
-		gone = append(gone, e)
-		e = next
+	if l := x.byDir[dir]; l != nil {
+		for e := l.head; e != nil; {
+			next := e.next
+			x.unlink(e)
+			gone = append(gone, e)
+			e = next
+		}
+		delete(x.byDir, dir)
 	}
 	x.mu.Unlock()
 	for i := len(gone) - 1; i >= 0; i-- { // in the order they were made
@@ -327,8 +373,8 @@ func (x *View) Exposures() []Exposure {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := make([]Exposure, 0, x.live)
-	for _, head := range x.byDir {
-		for e := head; e != nil; e = e.next {
+	for _, l := range x.byDir {
+		for e := l.head; e != nil; e = e.next {
 			out = append(out, e.Exposure)
 		}
 	}

@@ -307,3 +307,46 @@ func TestManyExposuresOneInode(t *testing.T) {
 		require.ErrorIs(t, err, unix.ENOENT)
 	}
 }
+
+// The index keeps a directory's emptied list until the cgroup goes or
+// empty lists outnumber the live exposures; exposures made, removed and
+// listed across that pruning behave as ever.
+func TestEmptyDirListsPruned(t *testing.T) {
+	m, p := boot(t, nil)
+	rec := m.Events().Record()
+	fd := loadView(t, m, p, 0, 0)
+	lfd, err := p.LinkCreate(fd, kernel.LinkCreateAttr{})
+	require.NoError(t, err)
+	const n = 1100 // more empty lists than the pruning slack
+	for i := 0; i <= n; i++ {
+		require.NoError(t, p.Mkdir(fmt.Sprintf("/sys/fs/cgroup/c%d", i), 0755))
+	}
+	require.NoError(t, p.ObjPin(lfd, "/sys/fs/bpf/v"))
+	for i := 0; i < n; i++ {
+		require.NoError(t, p.ObjPin(lfd, fmt.Sprintf("/sys/fs/cgroup/c%d/v", i)))
+	}
+	require.NoError(t, p.Unlink("/sys/fs/bpf/v"))
+	require.Empty(t, m.View().Exposures())
+	require.NoError(t, p.ObjPin(lfd, "/sys/fs/bpf/v"))
+	require.NoError(t, p.ObjPin(lfd, fmt.Sprintf("/sys/fs/cgroup/c%d/v", n))) // a new list: prunes
+	for _, i := range []int{0, 1, 2} {
+		require.NoError(t, p.ObjPin(lfd, fmt.Sprintf("/sys/fs/cgroup/c%d/v", i)))
+		require.NoError(t, p.ObjPin(lfd, fmt.Sprintf("/sys/fs/cgroup/c%d/w", i)))
+	}
+	require.Len(t, m.View().Exposures(), 7)
+	require.NoError(t, p.WriteFile("/sys/fs/cgroup/c0/v", []byte("rm")))
+	require.NoError(t, p.Rmdir("/sys/fs/cgroup/c1")) // with its two
+	require.NoError(t, p.Rmdir("/sys/fs/cgroup/c3")) // an empty list's cgroup
+	require.NoError(t, p.WriteFile("/sys/fs/cgroup/c2/w", []byte("rm")))
+	require.Len(t, m.View().Exposures(), 3)
+	require.NoError(t, p.Unlink("/sys/fs/bpf/v"))
+	require.Empty(t, m.View().Exposures())
+	var reasons []string
+	for _, e := range rec.Events() {
+		if e.Kind == events.ExposureRemoved {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	require.Len(t, reasons, n+7)
+	require.Equal(t, []string{"rm", "rmdir", "rmdir", "rm", "unpin", "unpin", "unpin"}, reasons[n:])
+}
