@@ -432,13 +432,14 @@ func (r *Registry) destroyInode(in *vfs.Inode, mask uint32, why Reason) {
 			r.send(m, mask, ev)
 		}
 	}
-	marks := make([]*Mark, 0, c.n)
-	for m := c.head; m != nil; m = m.next {
-		marks = append(marks, m)
-	}
 	delete(r.conns, in)
 	r.nconns.Add(-1)
-	for _, m := range marks {
+	// One pass over the marks (each is a cache miss when there are many):
+	// collect, detach from the inode and from the group.
+	marks := make([]*Mark, 0, c.n)
+	for m := c.head; m != nil; {
+		next := m.next
+		marks = append(marks, m)
 		m.prev, m.next = nil, nil
 		g := m.group
 		if m.gprev != nil {
@@ -454,6 +455,7 @@ func (r *Registry) destroyInode(in *vfs.Inode, mask uint32, why Reason) {
 		m.gprev, m.gnext = nil, nil
 		g.n--
 		m.state = markDead
+		m = next
 	}
 	c.head, c.tail, c.n, c.mask = nil, nil, 0, 0
 	r.mu.Unlock()
