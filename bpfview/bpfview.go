@@ -104,11 +104,11 @@ type Exposure struct {
 // fires.
 type exposure struct {
 	Exposure
-	dir        *kernfs.Node
-	list       *dirList  // the directory's list
-	watch      *pinWatch // the watch state of Pin
-	prev, next *exposure // in the directory's list
-	linked     bool      // in the list: live
+	root       *kernfs.Root // Node's
+	list       *dirList     // the directory's list
+	watch      *pinWatch    // the watch state of Pin
+	prev, next *exposure    // in the directory's list
+	linked     bool         // in the list: live
 }
 
 // pinWatch is what bpfview knows of the watch marks on one bpffs inode:
@@ -126,6 +126,8 @@ type pinWatch struct {
 type batch struct {
 	nodes []*kernfs.Node
 	gone  []goneExposure
+	root  *kernfs.Root // the nodes' root, if they have one
+	mixed bool         // they do not
 }
 
 // New registers the view/cgroup program type with sys and returns the
@@ -171,7 +173,7 @@ func (x *View) Expose(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, name string, ob
 	if root.Statfs().Type == cgroup.SuperMagic {
 		ops = x.cgOps
 	}
-	e := &exposure{Exposure: Exposure{Path: path, ObjType: obj.ObjType(), ObjID: obj.ID(), Pin: pin}, dir: parent}
+	e := &exposure{Exposure: Exposure{Path: path, ObjType: obj.ObjType(), ObjID: obj.ID(), Pin: pin}, root: root}
 	kn, err := root.CreateFile(t, parent, name, kernfs.Attr{Mode: 0600 &^ c.Umask, Priv: e}, ops)
 	if err != nil {
 		return nil, err
@@ -202,7 +204,7 @@ func (x *View) Expose(t *vfs.Txn, c *vfs.Caller, dir *vfs.Inode, name string, ob
 	}
 	root.Activate(t, kn)
 	x.mu.Lock()
-	x.link(e)
+	x.link(e, parent)
 	x.mu.Unlock()
 	return kn.Inode(), nil
 }
@@ -221,6 +223,11 @@ func (x *View) pinGone(obj bpf.Object, priv any) {
 			// The marks of an inode fire together: room for all.
 			w.fired.nodes = make([]*kernfs.Node, 0, w.marks)
 			w.fired.gone = make([]goneExposure, 0, w.marks)
+		}
+		if len(w.fired.nodes) == 0 {
+			w.fired.root = e.root
+		} else if e.root != w.fired.root {
+			w.fired.mixed = true
 		}
 		w.fired.nodes = append(w.fired.nodes, e.Node)
 		w.fired.gone = append(w.fired.gone, goneExposure{objType: e.ObjType, objID: e.ObjID, path: e.Path})
@@ -252,7 +259,13 @@ func (x *View) removeBatch(b batch) {
 		return
 	}
 	nodes := b.nodes
-	// One transaction per kernfs root (in practice there is one: cgroup2).
+	if !b.mixed {
+		// One root, as in practice (cgroup2): no pass over the nodes
+		// to sort them.
+		b.root.RemoveNodes(nil, nodes, true)
+		nodes = nil
+	}
+	// One transaction per kernfs root.
 	for len(nodes) > 0 {
 		root := nodes[0].Root()
 		same, rest := nodes, []*kernfs.Node(nil)
@@ -292,15 +305,16 @@ type goneExposure struct {
 	objType bpf.ObjType
 }
 
-// link adds a new exposure to its directory's list. Caller holds x.mu.
-func (x *View) link(e *exposure) {
-	l := x.byDir[e.dir]
+// link adds a new exposure to the list of its directory, dir. Caller
+// holds x.mu.
+func (x *View) link(e *exposure, dir *kernfs.Node) {
+	l := x.byDir[dir]
 	if l == nil {
 		if len(x.byDir) > 2*x.live+1024 {
 			x.pruneLists()
 		}
 		l = &dirList{}
-		x.byDir[e.dir] = l
+		x.byDir[dir] = l
 	}
 	if head := l.head; head != nil {
 		head.prev = e
