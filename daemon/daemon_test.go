@@ -104,8 +104,10 @@ func TestHelloMakesAProcess(t *testing.T) {
 	c := d.dial(t)
 	h := c.Hello()
 	assert.Equal(t, Version, h.Version)
-	assert.Equal(t, uint32(os.Geteuid()), h.UID, "uid from SO_PEERCRED")
-	assert.Equal(t, uint32(os.Getegid()), h.GID)
+	// The client runs as the daemon's own user (SO_PEERCRED), who is
+	// root inside the machine whatever their host uid.
+	assert.Equal(t, uint32(0), h.UID, "the daemon's user is root in its machine")
+	assert.Equal(t, uint32(0), h.GID)
 	assert.NotZero(t, h.Pid)
 	assert.Equal(t, d.socket, h.Daemon.Socket)
 	assert.Contains(t, h.Daemon.Features, "cgroup2")

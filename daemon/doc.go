@@ -9,7 +9,10 @@
 //
 // One connection is one simulated process ([kernel.Machine.NewProcess]):
 // its uid and gid are the peer's (SO_PEERCRED), its umask the one the
-// client sends in hello. Every fd a request opens in it (BPF_OBJ_GET,
+// client sends in hello. The user the daemon runs as is root inside the
+// machine, as the creator of a user namespace is root in it: a user who
+// starts `simfs serve` owns that machine, whatever their uid on the host.
+// Other users keep their uid and gid. Every fd a request opens in it (BPF_OBJ_GET,
 // BPF_PROG_LOAD, ...) lives in that process, and when the connection
 // closes — the command finished, or was killed — the process exits
 // ([kernel.Process.Exit]) and every fd is closed, so no reference leaks.

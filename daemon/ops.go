@@ -85,8 +85,8 @@ func (c *conn) hello(a HelloArgs) (any, error) {
 	if a.Version != Version {
 		return nil, fmt.Errorf("client speaks protocol version %d, this daemon %d: %w", a.Version, Version, unix.EPROTONOSUPPORT)
 	}
-	uid, gid := uint32(unix.Geteuid()), uint32(unix.Getegid())
-	if u, g, _, ok := peerCred(c.nc); ok {
+	uid, gid := uint32(0), uint32(0) // the daemon's own user: see the package doc
+	if u, g, _, ok := peerCred(c.nc); ok && u != uint32(unix.Geteuid()) {
 		uid, gid = u, g
 	}
 	comm := a.Comm
