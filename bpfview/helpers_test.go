@@ -66,20 +66,5 @@ func viewMapProg(t require.TestingT, l *vmlinux.Layout, mapFD int, dflt int64, r
 		asm.LoadMem(asm.R9, asm.R0, 0, asm.DWord),
 		asm.StoreMem(asm.RFP, -8, asm.R9, asm.DWord),
 	}
-	for i, w := range words {
-		insns = append(insns, asm.LoadImm(asm.R9, int64(w), asm.DWord), asm.StoreMem(asm.RFP, fmtOff+int16(8*i), asm.R9, asm.DWord))
-	}
-	insns = append(insns,
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, int32(fmtOff)),
-		asm.Mov.Imm(asm.R3, int32(len(format)+1)),
-		asm.Mov.Reg(asm.R4, asm.RFP),
-		asm.Add.Imm(asm.R4, -16),
-		asm.Mov.Imm(asm.R5, 16),
-		asm.FnSeqPrintf.Call(),
-		asm.Mov.Imm(asm.R0, ret),
-		asm.Return(),
-	)
-	return insns
+	return appendSeqPrintf(insns, format, fmtOff, ret)
 }

@@ -57,22 +57,7 @@ func viewProg(t require.TestingT, l *vmlinux.Layout, extra int64, ret int32) asm
 		asm.LoadImm(asm.R9, extra, asm.DWord),
 		asm.StoreMem(asm.RFP, -8, asm.R9, asm.DWord),
 	}
-	for i, w := range words {
-		insns = append(insns, asm.LoadImm(asm.R9, int64(w), asm.DWord), asm.StoreMem(asm.RFP, fmtOff+int16(8*i), asm.R9, asm.DWord))
-	}
-	insns = append(insns,
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, int32(fmtOff)),
-		asm.Mov.Imm(asm.R3, int32(len(format)+1)),
-		asm.Mov.Reg(asm.R4, asm.RFP),
-		asm.Add.Imm(asm.R4, -16),
-		asm.Mov.Imm(asm.R5, 16),
-		asm.FnSeqPrintf.Call(),
-		asm.Mov.Imm(asm.R0, ret),
-		asm.Return(),
-	)
-	return insns
+	return appendSeqPrintf(insns, format, fmtOff, ret)
 }
 
 func loadView(t testing.TB, m *kernel.Machine, p *kernel.Process, extra int64, ret int32) int {
@@ -349,4 +334,25 @@ func TestEmptyDirListsPruned(t *testing.T) {
 	}
 	require.Len(t, reasons, n+7)
 	require.Equal(t, []string{"rm", "rmdir", "rmdir", "rm", "unpin", "unpin", "unpin"}, reasons[n:])
+}
+
+// appendSeqPrintf ends a view program: it stores format at fmtOff below
+// the frame, calls bpf_seq_printf(seq in r6, format, its arguments: the
+// two u64 at r10-16) and returns ret.
+func appendSeqPrintf(insns asm.Instructions, format string, fmtOff int16, ret int32) asm.Instructions {
+	for i, w := range cstring(format) {
+		insns = append(insns, asm.LoadImm(asm.R9, int64(w), asm.DWord), asm.StoreMem(asm.RFP, fmtOff+int16(8*i), asm.R9, asm.DWord))
+	}
+	return append(insns,
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(fmtOff)),
+		asm.Mov.Imm(asm.R3, int32(len(format)+1)),
+		asm.Mov.Reg(asm.R4, asm.RFP),
+		asm.Add.Imm(asm.R4, -16),
+		asm.Mov.Imm(asm.R5, 16),
+		asm.FnSeqPrintf.Call(),
+		asm.Mov.Imm(asm.R0, ret),
+		asm.Return(),
+	)
 }
