@@ -57,6 +57,12 @@ type Cgroup struct {
 
 	psiEnabled bool
 
+	// Controller state: each live css's private data (css_alloc) and,
+	// while it is visible (CSS_VISIBLE), its interface files.
+	cssPriv    [maxSubsys]any
+	cssFiles   [maxSubsys][]*kernfs.Node
+	cssVisible uint16
+
 	eventsFile *kernfs.Node
 	procsFile  *kernfs.Node
 	psiFiles   []*kernfs.Node
@@ -298,30 +304,113 @@ func (h *Hierarchy) ssMask(cg *Cgroup) uint16 {
 	return h.rootMask
 }
 
-// applyControl is cgroup_apply_control for the subtree below and
-// including cg: each cgroup's subtree_ss_mask is recomputed from its
-// subtree_control, and csses come and go to match.
-func (h *Hierarchy) applyControl(cg *Cgroup) {
+// applyControl is cgroup_apply_control followed by
+// cgroup_finalize_control's cgroup_apply_control_disable for the subtree
+// below and including cg: each cgroup's subtree_ss_mask is recomputed from
+// its subtree_control (cgroup_propagate_control), missing csses come
+// online and visible ones get their files (pre-order), then csses no longer
+// wanted are killed and ones no longer visible lose their files
+// (post-order). New files are created deactivated, owned by uid/gid (the
+// writer's fsuid and fsgid, cgroup_kn_set_ugid); the caller activates
+// them. Caller holds h.mu inside t.
+func (h *Hierarchy) applyControl(t *vfs.Txn, cg *Cgroup, uid, gid uint32) error {
+	h.walkLivePre(cg, func(d *Cgroup) bool {
+		d.subtreeSSMask = (d.subtreeControl | h.implicitMask) & h.ssMask(d)
+		return true
+	})
+	var err error
 	h.walkLivePre(cg, func(d *Cgroup) bool {
 		want := h.ssMask(d)
 		for i := range h.ss {
 			bit := uint16(1) << i
-			switch {
-			case want&bit != 0 && d.css&bit == 0:
+			if want&bit == 0 {
+				continue
+			}
+			if d.css&bit == 0 {
 				h.onlineCSS(d, i)
-			case want&bit == 0 && d.css&bit != 0:
-				h.offlineCSS(d, i)
-				h.releaseCSS(d, i)
+			}
+			if h.cssVisible(d, i) {
+				if err = h.populateCSS(t, d, i, uid, gid); err != nil {
+					return false
+				}
 			}
 		}
-		d.subtreeSSMask = (d.subtreeControl | h.implicitMask) & d.css
 		return true
 	})
+	if err != nil {
+		return err
+	}
+	h.walkLivePost(cg, func(d *Cgroup) {
+		want := h.ssMask(d)
+		for i := range h.ss {
+			bit := uint16(1) << i
+			switch {
+			case d.css&bit == 0:
+			case d.parent != nil && want&bit == 0:
+				h.killCSS(t, d, i)
+				h.releaseCSS(d, i)
+			case !h.cssVisible(d, i):
+				h.clearCSSDir(t, d, i)
+			}
+		}
+	})
+	return nil
 }
 
-// onlineCSS is online_css for subsystem i of cg.
+// cssVisible is css_visible: a css has files where its controller is
+// listed in cgroup.controllers, or is implicit and has a css there.
+func (h *Hierarchy) cssVisible(cg *Cgroup, i int) bool {
+	bit := uint16(1) << i
+	if h.control(cg)&bit != 0 {
+		return true
+	}
+	return h.ssMask(cg)&bit != 0 && h.implicitMask&bit != 0
+}
+
+// populateCSS is css_populate_dir for subsystem i's css in cg: its
+// interface files, deactivated. Caller holds h.mu inside t.
+func (h *Hierarchy) populateCSS(t *vfs.Txn, cg *Cgroup, i int, uid, gid uint32) error {
+	bit := uint16(1) << i
+	if cg.cssVisible&bit != 0 {
+		return nil
+	}
+	for _, cft := range h.ssCfts[i] {
+		if cft.flags&notOnRoot != 0 && cg.parent == nil {
+			continue
+		}
+		kn, err := h.kr.CreateFile(t, cg.kn, cft.name, kernfs.Attr{Mode: cft.mode(), UID: uid, GID: gid, Priv: cft}, h.ops)
+		if err != nil {
+			h.clearCSSDir(t, cg, i)
+			return err
+		}
+		cg.cssFiles[i] = append(cg.cssFiles[i], kn)
+	}
+	cg.cssVisible |= bit
+	return nil
+}
+
+// clearCSSDir is css_clear_dir: subsystem i's files in cg go. Caller
+// holds h.mu inside t.
+func (h *Hierarchy) clearCSSDir(t *vfs.Txn, cg *Cgroup, i int) {
+	for _, kn := range cg.cssFiles[i] {
+		h.kr.Remove(t, kn)
+	}
+	cg.cssFiles[i] = nil
+	cg.cssVisible &^= 1 << i
+}
+
+// killCSS is kill_css: the css's files go and it goes offline.
+func (h *Hierarchy) killCSS(t *vfs.Txn, cg *Cgroup, i int) {
+	h.clearCSSDir(t, cg, i)
+	h.offlineCSS(cg, i)
+}
+
+// onlineCSS is css_create and online_css for subsystem i of cg.
 func (h *Hierarchy) onlineCSS(cg *Cgroup, i int) {
 	cg.css |= 1 << i
+	if alloc := h.ssAlloc[i]; alloc != nil {
+		cg.cssPriv[i] = alloc()
+	}
 	for a := cg.parent; a != nil; a = a.parent {
 		a.ssDescendants[i]++
 	}
@@ -330,6 +419,7 @@ func (h *Hierarchy) onlineCSS(cg *Cgroup, i int) {
 // offlineCSS is offline_css: the css is dying until released.
 func (h *Hierarchy) offlineCSS(cg *Cgroup, i int) {
 	cg.css &^= 1 << i
+	cg.cssPriv[i] = nil
 	cg.dyingCSS |= 1 << i
 	cg.nrDyingSubsys[i]++
 	for a := cg.parent; a != nil; a = a.parent {
@@ -356,6 +446,17 @@ func (h *Hierarchy) walkLivePre(cg *Cgroup, fn func(*Cgroup) bool) {
 	for _, c := range cg.children {
 		h.walkLivePre(c, fn)
 	}
+}
+
+// walkLivePost visits cg's live descendants and cg in post-order.
+func (h *Hierarchy) walkLivePost(cg *Cgroup, fn func(*Cgroup)) {
+	if cg.dead {
+		return
+	}
+	for _, c := range cg.children {
+		h.walkLivePost(c, fn)
+	}
+	fn(cg)
 }
 
 // checkHierarchyLimits is cgroup_check_hierarchy_limits.
@@ -426,11 +527,19 @@ func (h *Hierarchy) kfMkdir(t *vfs.Txn, c *vfs.Caller, parentKn *kernfs.Node, na
 		h.kr.Remove(t, kn)
 		return nil, err
 	}
-	// cgroup_apply_control_enable: the new cgroup's csses.
+	// cgroup_apply_control_enable: the new cgroup's csses and the files
+	// of the visible ones.
 	want := h.ssMask(cg)
 	for i := range h.ss {
-		if want&(1<<i) != 0 {
-			h.onlineCSS(cg, i)
+		if want&(1<<i) == 0 {
+			continue
+		}
+		h.onlineCSS(cg, i)
+		if h.cssVisible(cg, i) {
+			if err := h.populateCSS(t, cg, i, uid, gid); err != nil {
+				h.kr.Remove(t, kn)
+				return nil, err
+			}
 		}
 	}
 	cg.subtreeSSMask = h.implicitMask & cg.css
@@ -463,6 +572,9 @@ func (h *Hierarchy) kfRmdir(t *vfs.Txn, c *vfs.Caller, kn *kernfs.Node) error {
 	cg.dead = true
 	for i := range h.ss {
 		if cg.css&(1<<i) != 0 {
+			// kill_css; the files go with the directory.
+			cg.cssFiles[i] = nil
+			cg.cssVisible &^= 1 << i
 			h.offlineCSS(cg, i)
 		}
 	}

@@ -37,16 +37,36 @@
 // accounts (package sched only fires scheduler tracepoints for them), so a
 // cgroup is frozen exactly when it or an ancestor has cgroup.freeze set.
 //
-// Controllers are modelled by presence only ([Subsys]): those bound to the
-// hierarchy appear in cgroup.controllers, can be enabled in
-// cgroup.subtree_control, get a css in the cgroups they are enabled for
-// (cgroup.stat's nr_subsys_* lines) and bring the no-internal-process and
-// threaded-subtree rules with them; those bound to a v1 hierarchy are only
-// names cgroup.subtree_control knows ("+memory" is ENOENT, not EINVAL).
-// The default is the reference machine: cpuset, cpu, io, memory and pids
-// are on v1 hierarchies, perf_event (implicit, threaded) and hugetlb on
-// v2, so the root's cgroup.controllers says "hugetlb", cgroup.stat has
-// perf_event and hugetlb lines, and a fresh child has no controllers.
+// Controllers ([Subsys]) bound to the hierarchy appear in cgroup.controllers,
+// can be enabled in cgroup.subtree_control, get a css in the cgroups they are
+// enabled for (cgroup.stat's nr_subsys_* lines) and bring the
+// no-internal-process and threaded-subtree rules with them; those bound to a
+// v1 hierarchy are only names cgroup.subtree_control knows ("+memory" is
+// ENOENT, not EINVAL). The default is the reference machine: cpuset, cpu, io,
+// memory and pids are on v1 hierarchies, perf_event (implicit, threaded) and
+// hugetlb on v2, so the root's cgroup.controllers says "hugetlb", cgroup.stat
+// has perf_event and hugetlb lines, and a fresh child has no controllers.
+//
+// A css's interface files (css_populate_dir) appear in a cgroup when the css
+// comes online and is visible — its controller is in the parent's
+// subtree_control, or implicit — created deactivated and activated with the
+// rest of the write or mkdir, owned by the writer or creator; they go when the
+// css is killed (disabling, becoming threaded, rmdir) or stops being visible
+// (css_clear_dir), and open ones then fail with ENODEV. Only hugetlb has files
+// (mm/hugetlb_cgroup.c, checked by the differential test): for each huge page
+// size (Options.HugePageSizes, default 1GB then 2MB, the reference machine's
+// hstate order and so creation order), hugetlb.<size>.{max,rsvd.max} (0644)
+// and hugetlb.<size>.{current,rsvd.current,events,events.local,numa_stat}
+// (0444), none on the root. Nothing is ever charged: usage reads 0, events
+// "max 0", numa_stat "total=0 N0=0" (an N line per Options.MemoryNodes). The
+// limits start at PAGE_COUNTER_MAX pages, shown as 9223372036854771712 since
+// that is not a multiple of the huge page; writes take "max" or a memparse
+// size (base 0, a K/M/G/T/P/E suffix in either case, wrapping on overflow, an
+// empty string is 0, anything else EINVAL), in pages capped at
+// PAGE_COUNTER_MAX and rounded down to the huge page, and read back in bytes,
+// or "max" for the largest settable limit. hugetlb is not threaded: a
+// threaded cgroup cannot enable it and a cgroup that enables it cannot have
+// threaded children.
 //
 // # Reference model
 //
@@ -78,14 +98,18 @@
 //
 // # Left out
 //
-//   - Controller interface files (memory.*, pids.*, io.*, cpu.weight,
-//     cpuset.*, hugetlb.<size>.*, ...) and controller behaviour. A machine
+//   - Interface files of every controller but hugetlb (memory.*, pids.*,
+//     io.*, cpu.weight, cpuset.*, ...) and controller behaviour. A machine
 //     whose controllers are bound to v2 would list them in the root's
-//     cgroup.controllers; enabling one would add its files to every child
-//     (hugetlb.2MB.max and friends, with CFTYPE_NOT_ON_ROOT), cpu would add
-//     throttling fields to cpu.stat and a throttled_usec line to
-//     cpu.stat.local, and nr_subsys_* lines would appear for each. Here
-//     enabling one changes masks, csses and counts only.
+//     cgroup.controllers; enabling one would add its files to every child,
+//     cpu would add throttling fields to cpu.stat and a throttled_usec line
+//     to cpu.stat.local. Here enabling one changes masks, csses and counts
+//     only. Controller dependencies (depends_on) and css_reset go with them.
+//   - hugetlb accounting: no huge page is charged, so page_counter_set_max
+//     never fails with EBUSY, usage and events stay 0 and the events files
+//     are never notified; the v1 (legacy) files are left out.
+//   - New css files are owned by the credentials the subtree_control file
+//     was opened with, not the writer's (cgroup_kn_set_ugid uses current's).
 //   - Multi-threaded processes (tasks are single-threaded), zombies,
 //     kernel threads (EINVAL in the kernel), pid namespaces, cgroup
 //     namespaces and nsdelegate, the v1 hierarchies, CLONE_INTO_CGROUP's

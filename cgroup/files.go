@@ -67,6 +67,17 @@ func baseFiles() []*cftype {
 	}
 }
 
+// ssFiles returns subsystem s's interface files on the default hierarchy
+// (dfl_cftypes) and its css_alloc, which makes a css's private state: only
+// hugetlb has files here.
+func (h *Hierarchy) ssFiles(i int, s Subsys) ([]*cftype, func() any) {
+	switch s.Name {
+	case "hugetlb":
+		return h.hugetlbFiles(i), func() any { return h.newHugetlbCSS() }
+	}
+	return nil, nil
+}
+
 // psiFiles are cgroup_psi_files, in creation order.
 func psiFiles(irq bool) []*cftype {
 	pressure := func(name string, res int) *cftype {
@@ -222,12 +233,15 @@ func writeType(h *Hierarchy, cg *Cgroup, of *kernfs.OpenFile, buf string) error 
 		if cg.dead {
 			return unix.ENOENT
 		}
-		return h.enableThreaded(cg)
+		c := of.Caller()
+		return h.enableThreaded(t, cg, c.Cred.UID, c.Cred.GID)
 	})
 }
 
-// enableThreaded is cgroup_enable_threaded.
-func (h *Hierarchy) enableThreaded(cg *Cgroup) error {
+// enableThreaded is cgroup_enable_threaded. Becoming threaded only takes
+// controllers away, so it creates no files (and, as in the kernel, does
+// not activate).
+func (h *Hierarchy) enableThreaded(t *vfs.Txn, cg *Cgroup, uid, gid uint32) error {
 	parent := cg.parent
 	dom := parent.dom
 	if cg.isThreaded() {
@@ -245,7 +259,9 @@ func (h *Hierarchy) enableThreaded(cg *Cgroup) error {
 		}
 		return true
 	})
-	h.applyControl(cg)
+	if err := h.applyControl(t, cg, uid, gid); err != nil {
+		return err
+	}
 	parent.nrThreadedChildren++
 	return nil
 }
@@ -408,8 +424,12 @@ func writeSubtreeControl(h *Hierarchy, cg *Cgroup, of *kernfs.OpenFile, buf stri
 			return err
 		}
 		cg.subtreeControl = cg.subtreeControl&^disable | enable
-		h.applyControl(cg)
-		return nil
+		// The files of the new csses appear all at once, with the
+		// writer's ownership.
+		c := of.Caller()
+		err := h.applyControl(t, cg, c.Cred.UID, c.Cred.GID)
+		h.kr.Activate(t, cg.kn)
+		return err
 	})
 }
 

@@ -18,11 +18,11 @@ const SuperMagic = 0x63677270
 const maxSubsys = 16
 
 // Subsys describes a controller the kernel knows on cgroup v2 (compiled in
-// and having v2 files, or implicit). Only its presence is simulated: one
-// bound to the hierarchy shows in cgroup.controllers, can be enabled in
-// cgroup.subtree_control, gets a css in the cgroups it is enabled for
-// (counted in cgroup.stat) and brings the no-internal-process and threaded
-// rules with it; it creates no interface files. One bound to a v1
+// and having v2 files, or implicit). One bound to the hierarchy shows in
+// cgroup.controllers, can be enabled in cgroup.subtree_control, gets a css
+// in the cgroups it is enabled for (counted in cgroup.stat) and brings the
+// no-internal-process and threaded rules with it; of the controllers only
+// hugetlb (by Name) has interface files and state. One bound to a v1
 // hierarchy (V1) is only a name cgroup.subtree_control recognizes:
 // enabling it is ENOENT, disabling it a no-op.
 type Subsys struct {
@@ -73,6 +73,15 @@ type Options struct {
 	CapSysResource func(c *vfs.Caller) bool
 	// FirstPid is the first pid Spawn hands out (default 1000).
 	FirstPid int
+	// HugePageSizes are the huge page sizes in bytes (the hstates), in
+	// the kernel's hstate order, which is the order their hugetlb files
+	// are created in. Each is a power of two of at least 16 KiB
+	// (HUGETLB_CGROUP_MIN_ORDER). Nil means DefaultHugePageSizes(); an
+	// empty non-nil slice means none (no hugetlb files).
+	HugePageSizes []uint64
+	// MemoryNodes are the NUMA nodes with memory (N_MEMORY), which
+	// hugetlb's numa_stat lists. Nil means node 0 only.
+	MemoryNodes []int
 }
 
 // Hierarchy is the cgroup v2 hierarchy (cgrp_dfl_root) on its kernfs root.
@@ -83,6 +92,11 @@ type Hierarchy struct {
 	opts Options
 	cfts []*cftype   // the interface files, shared by every cgroup
 	ops  *kernfs.Ops // cgroup_kf_ops
+
+	ssCfts  [maxSubsys][]*cftype  // each subsystem's interface files
+	ssAlloc [maxSubsys]func() any // each subsystem's css_alloc, or nil
+	hstates []hstate              // the huge page sizes, in hstate order
+	nodes   []int                 // NUMA nodes with memory
 
 	rootMask     uint16 // every subsystem bound to this hierarchy (root->subsys_mask)
 	implicitMask uint16 // cgrp_dfl_implicit_ss_mask
@@ -114,6 +128,9 @@ func New(v *vfs.VFS, opts Options) (*Hierarchy, error) {
 		return nil, fmt.Errorf("cgroup: %d subsystems, at most %d: %w", len(ss), maxSubsys, unix.EINVAL)
 	}
 	h := &Hierarchy{v: v, ss: ss, opts: opts, byID: make(map[uint64]*Cgroup), tasks: make(map[int]*Task)}
+	if err := h.initHugetlb(); err != nil {
+		return nil, err
+	}
 	h.cfts = h.cftypes()
 	h.ops = h.kfOps()
 	h.nextPid = opts.FirstPid
@@ -129,6 +146,7 @@ func New(v *vfs.VFS, opts Options) (*Hierarchy, error) {
 		if s.V1 {
 			continue
 		}
+		h.ssCfts[i], h.ssAlloc[i] = h.ssFiles(i, s)
 		h.rootMask |= 1 << i
 		if s.Implicit {
 			h.implicitMask |= 1 << i
@@ -155,6 +173,17 @@ func New(v *vfs.VFS, opts Options) (*Hierarchy, error) {
 	t := v.Begin()
 	h.mu.Lock()
 	err := h.populate(t, root, 0, 0)
+	for i := range h.ss {
+		if err != nil || root.css&(1<<i) == 0 {
+			continue
+		}
+		if alloc := h.ssAlloc[i]; alloc != nil {
+			root.cssPriv[i] = alloc()
+		}
+		if h.cssVisible(root, i) {
+			err = h.populateCSS(t, root, i, 0, 0)
+		}
+	}
 	if err == nil {
 		h.kr.Activate(t, root.kn)
 		h.byID[root.kn.ID()] = root
