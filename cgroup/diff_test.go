@@ -619,6 +619,33 @@ func machineOptions(t *testing.T, mnt string) cgroup.Options {
 			ss = append(ss, cgroup.Subsys{Name: name, Threaded: threaded[name], V1: true})
 		}
 	}
+	// Huge page sizes: the reference machine's hstate order when they
+	// are its sizes, largest first otherwise (a guess: sysfs does not
+	// show the order).
+	var sizes []uint64
+	if ents, err := os.ReadDir("/sys/kernel/mm/hugepages"); err == nil {
+		for _, de := range ents {
+			var kb uint64
+			if _, err := fmt.Sscanf(de.Name(), "hugepages-%dkB", &kb); err == nil {
+				sizes = append(sizes, kb<<10)
+			}
+		}
+	}
+	sort.Slice(sizes, func(i, j int) bool { return sizes[i] > sizes[j] })
+	if sizes == nil {
+		sizes = []uint64{}
+	}
+	var nodes []int
+	for _, r := range strings.Split(strings.TrimSpace(read("/sys/devices/system/node/has_memory")), ",") {
+		var lo, hi int
+		if n, _ := fmt.Sscanf(r, "%d-%d", &lo, &hi); n == 2 {
+			for i := lo; i <= hi; i++ {
+				nodes = append(nodes, i)
+			}
+		} else if n == 1 {
+			nodes = append(nodes, lo)
+		}
+	}
 	_, psiErr := os.Stat(mnt + "/cpu.pressure")
 	_, irqErr := os.Stat(mnt + "/irq.pressure")
 	return cgroup.Options{
@@ -626,6 +653,8 @@ func machineOptions(t *testing.T, mnt string) cgroup.Options {
 		NoPSI:          psiErr != nil,
 		IRQPressure:    irqErr == nil,
 		CapSysResource: func(*vfs.Caller) bool { return capSysResource() },
+		HugePageSizes:  sizes,
+		MemoryNodes:    nodes,
 	}
 }
 
@@ -660,7 +689,8 @@ func TestDifferentialCgroup2(t *testing.T) {
 	defer unix.Umask(old)
 
 	opts := machineOptions(t, mnt)
-	if fmt.Sprint(opts.Subsystems) != fmt.Sprint(cgroup.DefaultSubsystems()) || opts.NoPSI || opts.IRQPressure {
+	if fmt.Sprint(opts.Subsystems) != fmt.Sprint(cgroup.DefaultSubsystems()) || opts.NoPSI || opts.IRQPressure ||
+		fmt.Sprint(opts.HugePageSizes) != fmt.Sprint(cgroup.DefaultHugePageSizes()) {
 		t.Logf("this machine's controllers differ from the reference machine's: %+v", opts)
 	}
 	e := newEnv(t, opts)
@@ -1160,9 +1190,194 @@ func TestDifferentialCgroup2(t *testing.T) {
 		})
 		d.eventually("released", func(fs fsys) string { return readObs(fs, B("dy/cgroup.stat")) })
 	})
+	t.Run("hugetlb", func(t *testing.T) {
+		d.t = t
+		hugetlbSteps(t, d, real, base, B)
+	})
 	if d.mismatches == 0 {
 		t.Logf("no unexpected difference between the kernel and simfs")
 	}
+}
+
+// hugetlbSteps compare the hugetlb controller's files. A controller can
+// only be enabled below the root if the root enables it, so these steps
+// write +hugetlb to the host's root cgroup.subtree_control (unless it is
+// there already) and take it back at the end. While they run, every
+// cgroup directly below the host's root has hugetlb files and a hugetlb
+// css: a test elsewhere that describes such a cgroup at that moment sees
+// them (the steps take about 0.1 s). SIMFS_DIFF_NO_HUGETLB=1 skips them.
+func hugetlbSteps(t *testing.T, d *differ, real *realFS, base string, B func(string) string) {
+	if os.Getenv("SIMFS_DIFF_NO_HUGETLB") != "" {
+		t.Skip("SIMFS_DIFF_NO_HUGETLB: leaves the host's root cgroup.subtree_control alone")
+	}
+	ctl, err := os.ReadFile(real.mnt + "/cgroup.subtree_control")
+	require.NoError(t, err)
+	if !strings.Contains(string(ctl), "hugetlb") {
+		if _, err := os.Stat(real.mnt + "/cgroup.controllers"); err != nil {
+			t.Skip(err)
+		}
+		ctrls, _ := os.ReadFile(real.mnt + "/cgroup.controllers")
+		if !strings.Contains(string(ctrls), "hugetlb") {
+			t.Skip("hugetlb is not on cgroup2 here")
+		}
+		disabled := false
+		t.Cleanup(func() {
+			if disabled {
+				return
+			}
+			// +hugetlb below the root would make -hugetlb EBUSY.
+			cleanupReal(t, real, base)
+			if err := os.WriteFile(real.mnt+"/cgroup.subtree_control", []byte("-hugetlb"), 0); err != nil {
+				t.Errorf("root -hugetlb: %v", err)
+			}
+		})
+		defer func() {
+			// Taken back as soon as the steps are done, with the
+			// test's own cgroups cleared of it first.
+			for _, rel := range []string{"hg/c", "hg", ""} {
+				_ = os.WriteFile(real.path(B(rel)+"/cgroup.subtree_control"), []byte("-hugetlb"), 0)
+			}
+			if os.WriteFile(real.mnt+"/cgroup.subtree_control", []byte("-hugetlb"), 0) == nil {
+				disabled = true
+			}
+		}()
+	}
+	names := func(fs fsys, rel string) string {
+		ns, err := fs.ReadDir(rel)
+		if err != nil {
+			return errObs(err)
+		}
+		var hs []string
+		for _, n := range ns {
+			if strings.HasPrefix(n, "hugetlb.") {
+				hs = append(hs, n)
+			}
+		}
+		sort.Strings(hs)
+		return fmt.Sprint(hs)
+	}
+	// files describes a cgroup's hugetlb files, their inode numbers
+	// relative to the first one's: files added to an existing cgroup
+	// take ids after whatever the host created in between.
+	files := func(fs fsys, rel string) string {
+		ns, err := fs.ReadDir(rel)
+		if err != nil {
+			return errObs(err)
+		}
+		first, min := "", uint64(0)
+		for _, n := range ns {
+			if st, err := fs.Stat(rel + "/" + n); err == nil && strings.HasPrefix(n, "hugetlb.") && (first == "" || st.ino < min) {
+				first, min = n, st.ino
+			}
+		}
+		var b strings.Builder
+		for _, n := range ns {
+			if strings.HasPrefix(n, "hugetlb.") {
+				fmt.Fprintf(&b, "%s: %s %s\n", n, statRel(fs, rel+"/"+n, rel+"/"+first), readObs(fs, rel+"/"+n))
+			}
+		}
+		return first + "\n" + b.String()
+	}
+	var sizes []string
+	ctl2 := func(rel, v string) func(fs fsys) string {
+		return func(fs fsys) string { return writeObs(fs, B(rel)+"/cgroup.subtree_control", v) }
+	}
+	d.same("root +hugetlb", func(fs fsys) string { return writeObs(fs, "cgroup.subtree_control", "+hugetlb") })
+	d.same("mkdir hg, hg/c", func(fs fsys) string {
+		return errObs(fs.Mkdir(B("hg"), 0755)) + errObs(fs.Mkdir(B("hg/c"), 0755))
+	})
+	d.check("base's files", func(fs fsys) string { return names(fs, base) })
+	d.check("hg, hg/c before", func(fs fsys) string { return names(fs, B("hg")) + names(fs, B("hg/c")) })
+	d.same("base +hugetlb", ctl2("", "+hugetlb"))
+	d.check("hg's files", func(fs fsys) string { return files(fs, B("hg")) })
+	d.same("hg +hugetlb", ctl2("hg", "+hugetlb"))
+	d.check("hg/c's files", func(fs fsys) string { return files(fs, B("hg/c")) })
+	d.same("mkdir hg/d", func(fs fsys) string { return errObs(fs.Mkdir(B("hg/d"), 0755)) })
+	d.check("hg/d", func(fs fsys) string { return describeDir(fs, B("hg/d"), nil) })
+	d.check("hg/cgroup.stat", func(fs fsys) string { return readObs(fs, B("hg/cgroup.stat")) })
+
+	// The limits, for each size.
+	for _, n := range strings.Fields(strings.Trim(names(d.sim, B("hg/c")), "[]")) {
+		if strings.HasSuffix(n, ".max") && !strings.HasSuffix(n, ".rsvd.max") {
+			sizes = append(sizes, strings.TrimSuffix(strings.TrimPrefix(n, "hugetlb."), ".max"))
+		}
+	}
+	require.NotEmpty(t, sizes)
+	values := []string{"0", "max", "max\n", " 4096 ", "2097152", "2097151", "4194304", "1k", "2M", "2m", "2MB",
+		"3M", "1G", "1g", "2G", "1073741823", "1T", "1P", "1E", "16E", "17E", "0x200000", "0X200000", "010000000",
+		"0x1g", "08", "0x", "-1", "+1", "\n", " ", "\t2M\t", "k", "E", "abc", "1 2", "2M\x005",
+		"18446744073709551615", "18446744073709551616", "99999999999999999999999", "9223372036854771712",
+		"9223372036854775807", "9223372036852678656", "9223372036852678655", "9223372035781033984",
+		"max ", "MAX", "maxx", "4096k", "1.5G", "1G1", strings.Repeat("1", 5000), "max"}
+	for _, sz := range sizes {
+		for _, f := range []string{"max", "rsvd.max"} {
+			file := B("hg/c/hugetlb." + sz + "." + f)
+			for _, v := range values {
+				if f == "rsvd.max" && len(v) > 30 {
+					continue
+				}
+				d.same(fmt.Sprintf("write %q to %s", v, file), func(fs fsys) string {
+					return writeObs(fs, file, v) + " → " + readObs(fs, file)
+				})
+			}
+		}
+		for _, f := range []string{"current", "rsvd.current", "events", "events.local", "numa_stat"} {
+			file := B("hg/c/hugetlb." + sz + "." + f)
+			d.same("write to "+file, func(fs fsys) string { return writeObs(fs, file, "0") + " → " + readObs(fs, file) })
+		}
+	}
+	d.check("other limits untouched", func(fs fsys) string { return files(fs, B("hg/d")) })
+
+	// A grandchild gets files only when its parent enables hugetlb too.
+	d.same("mkdir hg/c/g", func(fs fsys) string { return errObs(fs.Mkdir(B("hg/c/g"), 0755)) })
+	d.check("g without", func(fs fsys) string { return names(fs, B("hg/c/g")) })
+	d.same("hg/c +hugetlb", ctl2("hg/c", "+hugetlb"))
+	d.check("g with", func(fs fsys) string { return files(fs, B("hg/c/g")) })
+	d.same("hg -hugetlb while hg/c has it", ctl2("hg", "-hugetlb"))
+	d.same("hg/c -hugetlb", ctl2("hg/c", "-hugetlb"))
+	d.check("g after", func(fs fsys) string { return names(fs, B("hg/c/g")) })
+	// The kernel releases the killed css after an RCU grace period.
+	d.eventually("hg/c/cgroup.stat", func(fs fsys) string { return readObs(fs, B("hg/c/cgroup.stat")) })
+
+	// hugetlb is not threaded: no threaded subtree has it.
+	d.same("mkdir hg/c/t threaded", func(fs fsys) string {
+		return errObs(fs.Mkdir(B("hg/c/t"), 0755)) + writeObs(fs, B("hg/c/t/cgroup.type"), "threaded")
+	})
+	d.check("t", func(fs fsys) string { return names(fs, B("hg/c/t")) + readObs(fs, B("hg/c/t/cgroup.controllers")) })
+	d.same("hg/c +hugetlb with a threaded child", ctl2("hg/c", "+hugetlb"))
+	d.same("threaded t +hugetlb", ctl2("hg/c/t", "+hugetlb"))
+	d.same("mkdir hg/x threaded under +hugetlb", func(fs fsys) string {
+		return errObs(fs.Mkdir(B("hg/x"), 0755)) + writeObs(fs, B("hg/x/cgroup.type"), "threaded")
+	})
+	d.check("x", func(fs fsys) string { return names(fs, B("hg/x")) + readObs(fs, B("hg/x/cgroup.type")) })
+
+	// Disabling kills the children's csses: their files go, open ones
+	// fail, and enabling again brings fresh limits.
+	file := B("hg/c/hugetlb." + sizes[0] + ".max")
+	d.same("disable with an open file", func(fs fsys) string {
+		h, err := fs.Open(file, unix.O_RDWR)
+		if err != nil {
+			return errObs(err)
+		}
+		defer h.Close()
+		obs := writeObs(fs, file, "7G")
+		obs += " " + errObs(fs.Rmdir(B("hg/c/t"))) + errObs(fs.Rmdir(B("hg/c/g")))
+		obs += " " + writeObs(fs, B("hg/cgroup.subtree_control"), "-hugetlb")
+		s, err := h.Pread(100, 0)
+		obs += fmt.Sprintf(" pread=%q/%s", s, errObs(err))
+		obs += " write=" + nObs(h.Write("1G"))
+		return obs
+	})
+	d.check("hg/c, hg/d after", func(fs fsys) string { return names(fs, B("hg/c")) + names(fs, B("hg/d")) })
+	d.eventually("hg/cgroup.stat after", func(fs fsys) string { return readObs(fs, B("hg/cgroup.stat")) })
+	d.same("hg +hugetlb again", ctl2("hg", "+hugetlb"))
+	d.check("fresh limits", func(fs fsys) string { return readObs(fs, file) })
+	d.same("rmdirs", func(fs fsys) string {
+		return errObs(fs.Rmdir(B("hg/c"))) + errObs(fs.Rmdir(B("hg/d"))) + errObs(fs.Rmdir(B("hg/x"))) +
+			writeObs(fs, B("hg/cgroup.subtree_control"), "-hugetlb") + errObs(fs.Rmdir(B("hg"))) +
+			writeObs(fs, B("cgroup.subtree_control"), "-hugetlb")
+	})
+	d.check("base's files after", func(fs fsys) string { return names(fs, base) })
 }
 
 // cleanupReal kills the test's processes and removes every cgroup under
