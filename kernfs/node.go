@@ -99,7 +99,10 @@ func (n *Node) ID() uint64 { return n.id }
 func (n *Node) Root() *Root { return n.root }
 
 // IsDir reports whether the node is a directory.
-func (n *Node) IsDir() bool { return n.flags&flagDir != 0 }
+//
+// It reads the mode, which never changes, not the flags, which removal
+// changes under Root.mu while callers of IsDir need not hold it.
+func (n *Node) IsDir() bool { return n.mode&vfs.S_IFMT == vfs.S_IFDIR }
 
 // Mode returns the type and permission bits the node was created with
 // (kn->mode; chmod changes only the VFS inode's attributes).
