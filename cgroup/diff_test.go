@@ -1205,10 +1205,12 @@ func TestDifferentialCgroup2(t *testing.T) {
 // there already) and take it back at the end. While they run, every
 // cgroup directly below the host's root has hugetlb files and a hugetlb
 // css: a test elsewhere that describes such a cgroup at that moment sees
-// them (the steps take about 0.1 s). SIMFS_DIFF_NO_HUGETLB=1 skips them.
+// them (the steps take about 0.1 s), so they run only when
+// SIMFS_DIFF_HUGETLB=1 says nothing else is using the host's cgroups: `make
+// test` runs this test again on its own with it, after the parallel run.
 func hugetlbSteps(t *testing.T, d *differ, real *realFS, base string, B func(string) string) {
-	if os.Getenv("SIMFS_DIFF_NO_HUGETLB") != "" {
-		t.Skip("SIMFS_DIFF_NO_HUGETLB: leaves the host's root cgroup.subtree_control alone")
+	if os.Getenv("SIMFS_DIFF_HUGETLB") == "" {
+		t.Skip("set SIMFS_DIFF_HUGETLB=1 to write +hugetlb to the host's root cgroup.subtree_control (make test does, alone)")
 	}
 	ctl, err := os.ReadFile(real.mnt + "/cgroup.subtree_control")
 	require.NoError(t, err)
