@@ -9,7 +9,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
 
-.PHONY: all build test test-short bench fuzz lint vet fmt examples clean
+.PHONY: test-io-uring all build test test-short bench fuzz lint vet fmt examples clean
 
 all: build
 
@@ -23,6 +23,19 @@ test: vet
 	@# The hugetlb steps of the cgroup2 differential toggle the host's root
 	@# subtree_control, so they run alone, after everything else (root only).
 	SIMFS_DIFF_HUGETLB=1 $(GO) test -count=1 -run 'TestDifferentialCgroup2' ./cgroup
+	@$(MAKE) --no-print-directory test-io-uring
+
+# The FUSE tests again with requests over FUSE-over-io_uring: the kernel's
+# switch (the fuse module's enable_uring, off by default) is turned on for
+# the pass and restored after it. Root and a kernel that has it only.
+URING_SWITCH = /sys/module/fuse/parameters/enable_uring
+test-io-uring:
+	@if [ "$$(id -u)" != 0 ] || [ ! -w $(URING_SWITCH) ]; then \
+		echo "test-io-uring: skipped (needs root and $(URING_SWITCH))"; exit 0; fi; \
+	old=$$(cat $(URING_SWITCH)); echo Y > $(URING_SWITCH); \
+	echo "SIMFS_FUSE_IO_URING=1 $(GO) test -race -count=1 ./fusefs ./cmd/simfs ./e2e"; \
+	SIMFS_FUSE_IO_URING=1 $(GO) test -race -count=1 -timeout 20m ./fusefs ./cmd/simfs ./e2e; rc=$$?; \
+	echo $$old > $(URING_SWITCH); exit $$rc
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -80,6 +80,9 @@ type Response struct {
 type Mount struct {
 	Host string `json:"host"`
 	Sim  string `json:"sim"`
+	// Transport is how the FUSE requests of the mount travel: "io_uring"
+	// (FUSE over io_uring) or "/dev/fuse".
+	Transport string `json:"transport,omitempty"`
 }
 
 // DaemonInfo describes a running daemon (OpInfo, OpHello and the

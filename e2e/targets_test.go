@@ -341,9 +341,19 @@ func startSimfs(t *testing.T) *simfsMount {
 	})
 	select {
 	case line := <-first:
-		var info struct{ Pid int }
+		var info struct {
+			Pid    int
+			Mounts []struct{ Host, Transport string }
+		}
 		if err := json.Unmarshal([]byte(line), &info); err != nil || info.Pid != cmd.Process.Pid {
 			t.Fatalf("simfs mount printed %q: %v", line, err)
+		}
+		if os.Getenv("SIMFS_FUSE_IO_URING") != "" { // make test's io_uring pass
+			for _, mt := range info.Mounts {
+				if mt.Transport != "io_uring" {
+					t.Fatalf("SIMFS_FUSE_IO_URING is set but %s is served over %s: %s", mt.Host, mt.Transport, stderr.String())
+				}
+			}
 		}
 	case <-exited:
 		if strings.Contains(stderr.String(), "fuse") {

@@ -56,6 +56,7 @@ func benchConfigs() []benchConfig {
 		mo.IgnoreSecurityLabels = true
 	})
 	pt := Options{Passthrough: true}
+	uring := Options{IOURing: true}
 	ptflush := pt
 	ptflush.flushOnClose = true
 	return []benchConfig{
@@ -74,6 +75,8 @@ func benchConfigs() []benchConfig {
 		{"single-threaded-procs1", single, 1},
 		{"maxbackground-nolocks-noxattr", tuned, 0},
 		{"passthrough-procs1", pt, 1},
+		{"io-uring", uring, 0}, // requests over FUSE-over-io_uring
+		{"io-uring-procs1", uring, 1},
 	}
 }
 
@@ -113,7 +116,13 @@ func BenchmarkOpenReadClose(b *testing.B) {
 				b.Fatal(err)
 			}
 			addGen(v, dir, "gen", 0444, benchBody)
-			_, mnt := mount(b, v, sb.Root(), cfg.opts)
+			if cfg.opts.IOURing {
+				enableURing(b)
+			}
+			srv, mnt := mount(b, v, sb.Root(), cfg.opts)
+			if on, why := srv.IOURing(); cfg.opts.IOURing && !on {
+				b.Skipf("FUSE over io_uring: %v", why)
+			}
 			p := filepath.Join(mnt, "child", "gen")
 			helperCmd(b, "bench", p, "1") // the path is cached from here on
 			counts.settle()
@@ -128,13 +137,23 @@ func BenchmarkOpenReadClose(b *testing.B) {
 	}
 	// The floor: one round trip (statfs(2) always reaches the server and
 	// is answered without touching the simulator's files).
-	for _, procs := range []int{0, 1} {
-		b.Run(fmt.Sprintf("fuse-statfs-roundtrip-procs%d", procs), func(b *testing.B) {
-			if procs > 0 {
-				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	for _, rt := range []struct {
+		name  string
+		procs int
+		opts  Options
+	}{{"procs0", 0, Options{}}, {"procs1", 1, Options{}}, {"io-uring", 0, Options{IOURing: true}}, {"io-uring-procs1", 1, Options{IOURing: true}}} {
+		b.Run("fuse-statfs-roundtrip-"+rt.name, func(b *testing.B) {
+			if rt.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(rt.procs))
+			}
+			if rt.opts.IOURing {
+				enableURing(b)
 			}
 			v, _ := newRamfs()
-			_, mnt := mount(b, v, v.Root(), Options{})
+			srv, mnt := mount(b, v, v.Root(), rt.opts)
+			if on, why := srv.IOURing(); rt.opts.IOURing && !on {
+				b.Skipf("FUSE over io_uring: %v", why)
+			}
 			b.ResetTimer()
 			st := readerStats(b, "statfs:"+mnt, b.N)
 			b.StopTimer()

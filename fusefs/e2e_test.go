@@ -414,10 +414,11 @@ func TestNoGoroutinesAfterUnmount(t *testing.T) {
 	needFUSE(t)
 	v, root, gen := newTestFS()
 	dir := t.TempDir()
-	srv, err := Serve(v, root, dir, Options{})
+	srv, err := Serve(v, root, dir, uringFromEnv(Options{}))
 	if err != nil {
 		t.Skipf("cannot mount FUSE: %v", err)
 	}
+	requireURingFromEnv(t, srv)
 	requireOK(t, sh(t, "ls -l "+dir+" && cat "+dir+"/gen"))
 	removeGen(v, gen)
 	srv.Settle()

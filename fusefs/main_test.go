@@ -199,6 +199,7 @@ func mount(t testing.TB, v *vfs.VFS, root *vfs.Inode, opts Options) (*Server, st
 	needFUSE(t)
 	dir := t.TempDir()
 	opts.Debug = opts.Debug || os.Getenv("FUSEFS_DEBUG") != ""
+	opts = uringFromEnv(opts)
 	srv, err := Serve(v, root, dir, opts)
 	if err != nil {
 		t.Skipf("cannot mount FUSE: %v", err)
@@ -216,6 +217,7 @@ func mount(t testing.TB, v *vfs.VFS, root *vfs.Inode, opts Options) (*Server, st
 			_ = unix.Unmount(dir, unix.MNT_DETACH)
 		}
 	})
+	requireURingFromEnv(t, srv)
 	return srv, dir
 }
 
@@ -286,4 +288,42 @@ func helperCmd(t testing.TB, mode string, args ...string) result {
 func strerror(errno syscall.Errno) string {
 	s := errno.Error()
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// uringTestEnv, when set, makes every mount of the tests (but those with
+// Passthrough) use IOURing and requires that it is used: `make test` runs
+// the suite a second time so, with the kernel's switch turned on.
+const uringTestEnv = "SIMFS_FUSE_IO_URING"
+
+func uringFromEnv(opts Options) Options {
+	if os.Getenv(uringTestEnv) != "" && !opts.Passthrough {
+		opts.IOURing = true
+	}
+	return opts
+}
+
+func requireURingFromEnv(t testing.TB, srv *Server) {
+	t.Helper()
+	if on, why := srv.IOURing(); os.Getenv(uringTestEnv) != "" && srv.opts.IOURing && !on {
+		t.Fatalf("%s is set but requests do not travel over io_uring: %v", uringTestEnv, why)
+	}
+}
+
+// enableURing switches FUSE over io_uring on in the kernel (the fuse
+// module's enable_uring parameter, off by default) for the rest of the
+// test and restores the previous value afterwards. It skips without root or
+// without the parameter.
+func enableURing(t testing.TB) {
+	t.Helper()
+	old, err := os.ReadFile(enableURingParam)
+	if err != nil {
+		t.Skipf("no FUSE over io_uring in this kernel: %v", err)
+	}
+	if strings.TrimSpace(string(old)) == "Y" {
+		return
+	}
+	if err := os.WriteFile(enableURingParam, []byte("Y"), 0); err != nil {
+		t.Skipf("cannot switch FUSE over io_uring on: %v", err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(enableURingParam, old, 0) })
 }

@@ -66,6 +66,15 @@ type Options struct {
 	// docs/PERFORMANCE.md).
 	Passthrough bool
 
+	// IOURing serves requests over FUSE-over-io_uring (fs/fuse/dev_uring.c)
+	// instead of read(2) and write(2) on /dev/fuse: one queue per CPU, each
+	// served by a thread pinned to that CPU, so a request and its answer
+	// need no cross-CPU wake-up. It needs root (a direct mount) and a
+	// kernel that has it switched on (the fuse module's enable_uring
+	// parameter); without them the mount serves /dev/fuse and
+	// Server.IOURing says why.
+	IOURing bool
+
 	// Task, if set, maps the pid of the process behind a request to the
 	// simulated task stored in vfs.Caller.Task (nil if there is none).
 	Task func(pid uint32) any
@@ -101,6 +110,8 @@ type Server struct {
 	inval invalidator
 
 	pending       sync.Map // passthrough opens in flight, see rawFS
+	uring         *uringTransport
+	uringErr      error // why IOURing was asked for and is not used
 	noPassthrough atomic.Bool
 
 	unmountOnce sync.Once
@@ -170,14 +181,44 @@ func Serve(v *vfs.VFS, root *vfs.Inode, dir string, opts Options) (*Server, erro
 		opts.mountOptions(mo)
 	}
 	raw := &rawFS{RawFileSystem: fs.NewNodeFS(rootNode, fsOpts), pending: &s.pending, counts: opts.counts}
-	srv, err := fuse.NewServer(raw, dir, mo)
+	mountPoint, fuseFD := dir, -1
+	if opts.IOURing {
+		if s.uringErr = uringUsable(s.euid0); s.uringErr == nil {
+			var err error
+			if fuseFD, err = mountForURing(dir, mo); err != nil {
+				return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
+			}
+			// go-fuse takes over a connection mounted by its caller
+			// through the magic mount point /dev/fd/N.
+			mountPoint = fmt.Sprintf("/dev/fd/%d", fuseFD)
+		}
+	}
+	srv, err := fuse.NewServer(raw, mountPoint, mo)
 	if err != nil {
+		if fuseFD >= 0 {
+			_ = unix.Unmount(dir, unix.MNT_DETACH)
+		}
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	s.fuse = srv
+	if fuseFD >= 0 {
+		if err := s.startURing(raw, mo, fuseFD); err != nil {
+			// The connection would wait for rings forever: it is
+			// gone; mount again on /dev/fuse and say why.
+			opts.IOURing = false
+			s2, err2 := Serve(v, root, dir, opts)
+			if err2 == nil {
+				s2.uringErr = err
+			}
+			return s2, err2
+		}
+	}
 	s.inval.start(s)
 	go func() {
 		srv.Serve()
+		if s.uring != nil {
+			s.uring.Wait()
+		}
 		s.closeOrphans()
 		s.inval.stop()
 		close(s.done)
@@ -188,6 +229,34 @@ func Serve(v *vfs.VFS, root *vfs.Inode, dir string, opts Options) (*Server, erro
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// IOURing reports whether requests travel over FUSE-over-io_uring and, when
+// Options.IOURing asked for it and they do not, why.
+func (s *Server) IOURing() (bool, error) {
+	return s.uring != nil && s.uringErr == nil, s.uringErr
+}
+
+// startURing gives the connection on fuseFD, which negotiated
+// CAP_OVER_IO_URING, its rings. A registration the kernel refused leaves
+// the connection on /dev/fuse (recorded in uringErr); any other failure
+// leaves it waiting for rings, so it is unmounted and the error returned.
+func (s *Server) startURing(raw fuse.RawFileSystem, mo *fuse.MountOptions, fuseFD int) error {
+	ps, err := uringProtocolServer(raw, mo, s.fuse.KernelSettings())
+	var t *uringTransport
+	if err == nil {
+		t, err = startURing(fuseFD, ps, s.log)
+	}
+	if err == nil || errors.Is(err, errURingRefused) {
+		s.uring, s.uringErr = t, err
+		return nil
+	}
+	_ = unix.Unmount(s.dir, unix.MNT_DETACH)
+	s.fuse.Serve() // returns once the kernel has ended the connection
+	if t != nil {
+		t.Wait()
+	}
+	return err
 }
 
 // track records a vfs.File the kernel holds (add) or released.
@@ -321,7 +390,9 @@ func ClearStale(dir string) (bool, error) {
 	for i := 0; i < 16; i++ {
 		var st unix.Statfs_t
 		err := unix.Statfs(dir, &st)
-		if !errors.Is(err, unix.ENOTCONN) {
+		// ECONNABORTED: the request came while the kernel was still
+		// taking the connection of a killed io_uring server down.
+		if !errors.Is(err, unix.ENOTCONN) && !errors.Is(err, unix.ECONNABORTED) {
 			if err != nil {
 				return cleared, &os.PathError{Op: "statfs", Path: dir, Err: err}
 			}

@@ -635,7 +635,7 @@ func cmdDemo(e *env, args []string) error {
 		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		o := daemonOpts{bpfDir: filepath.Join(dir, "bpf"), cgDir: filepath.Join(dir, "cgroup"), socket: filepath.Join(dir, ".simfs.sock"),
-			schedEvery: DefaultSchedEvery, procs: DefaultMountProcs}
+			schedEvery: DefaultSchedEvery, procs: DefaultMountProcs, uring: uringAuto}
 		o.ready = func(info daemon.DaemonInfo, _ *kernel.Machine) error {
 			walked = true
 			fmt.Fprintf(e.stdout, "simfs demo: the RFC \"Pinning bpf objects outside bpffs\" on a simulated machine,\n"+

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,6 +116,11 @@ func (e *e2e) mount(args ...string) *daemonProc {
 		for _, in := range infos {
 			if in.Pid == cmd.Process.Pid {
 				d.info = in
+				if os.Getenv("SIMFS_FUSE_IO_URING") != "" { // make test's io_uring pass
+					for _, mt := range in.Mounts {
+						require.Equal(e.t, "io_uring", mt.Transport, "%s: %s", mt.Host, d.stderr)
+					}
+				}
 				return d
 			}
 		}
@@ -203,7 +209,13 @@ func mounted(dir string) bool {
 func TestE2EMountWithTools(t *testing.T) {
 	e := newE2E(t)
 	d := e.mount()
-	assert.Equal(t, []daemon.Mount{{Host: e.p("bpf"), Sim: "/sys/fs/bpf"}, {Host: e.p("cgroup"), Sim: "/sys/fs/cgroup"}}, d.info.Mounts)
+	require.Len(t, d.info.Mounts, 2)
+	for i, want := range []daemon.Mount{{Host: e.p("bpf"), Sim: "/sys/fs/bpf"}, {Host: e.p("cgroup"), Sim: "/sys/fs/cgroup"}} {
+		got := d.info.Mounts[i]
+		assert.Contains(t, []string{"io_uring", "/dev/fuse"}, got.Transport)
+		got.Transport = ""
+		assert.Equal(t, want, got)
+	}
 	st, err := os.Stat(d.info.Socket)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0600), st.Mode().Perm())
@@ -279,6 +291,17 @@ func TestE2EKilledDaemonAndRestart(t *testing.T) {
 	e.ok("simfs prog load p.s bpf/p")
 	require.NoError(t, d.cmd.Process.Kill())
 	<-d.done
+	if d.info.Mounts[0].Transport == "io_uring" {
+		// The rings hold the connection's /dev/fuse file until the
+		// kernel's io_uring teardown (a work item) releases them; a
+		// request that comes before is ended with ECONNABORTED when the
+		// connection is then aborted.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(e.p("bpf/p")); errors.Is(err, unix.ENOTCONN) {
+				break
+			}
+		}
+	}
 	e.fails("stat bpf/p", unix.ENOTCONN) // the stale mount a killed daemon leaves
 	e.fails("simfs prog show", unix.ENOENT)
 

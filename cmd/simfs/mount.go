@@ -26,15 +26,39 @@ type fuseMount interface {
 	Settle()
 	Unmount() error
 	Wait()
+	IOURing() (bool, error)
 }
 
+// The values of --io-uring.
+const (
+	uringAuto = "auto" // FUSE over io_uring when the kernel has it switched on
+	uringOn   = "on"   // the same, and say why when it is not used
+	uringOff  = "off"  // always /dev/fuse
+)
+
 // serveFUSE serves the simulated tree at simPath on hostDir.
-func serveFUSE(m *kernel.Machine, simPath, hostDir string, allowOther bool, logger *log.Logger) (fuseMount, error) {
+func serveFUSE(m *kernel.Machine, simPath, hostDir string, o daemonOpts, logger *log.Logger) (fuseMount, error) {
 	root, err := m.VFS().Resolve(vfs.RootCaller(), simPath, true)
 	if err != nil {
 		return nil, err
 	}
-	return fusefs.Serve(m.VFS(), root, hostDir, fusefs.Options{AllowOther: allowOther, Logger: logger})
+	fm, err := fusefs.Serve(m.VFS(), root, hostDir, fusefs.Options{
+		AllowOther: o.allowOther, Logger: logger, IOURing: o.uring != uringOff && os.Geteuid() == 0})
+	if err != nil {
+		return nil, err
+	}
+	if on, why := fm.IOURing(); !on && why != nil && o.uring == uringOn {
+		logger.Printf("%s: serving /dev/fuse: %v", hostDir, why)
+	}
+	return fm, nil
+}
+
+// transport names how the requests of fm travel (daemon.Mount.Transport).
+func transport(fm fuseMount) string {
+	if on, _ := fm.IOURing(); on {
+		return "io_uring"
+	}
+	return "/dev/fuse"
 }
 
 // prepareMountpoint makes dir ready for a mount: a stale FUSE mount left by
@@ -70,6 +94,8 @@ type daemonOpts struct {
 	// procs, if positive, is the GOMAXPROCS of a daemon that mounts,
 	// unless the GOMAXPROCS environment variable sets it.
 	procs int
+	// uring is --io-uring: uringAuto, uringOn or uringOff.
+	uring string
 }
 
 // DefaultMountProcs is the GOMAXPROCS a mounting daemon runs with. With
@@ -98,11 +124,15 @@ func cmdMount(e *env, args []string) error {
 	allowOther := f.Bool("allow-other", false, "let other users reach the mounts (allow_other)")
 	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
 	var o daemonOpts
-	f.IntVar(&o.procs, "gomaxprocs", DefaultMountProcs, "processors the daemon's Go runtime uses; 0: all (the GOMAXPROCS environment variable wins)")
+	f.IntVar(&o.procs, "gomaxprocs", DefaultMountProcs, "processors the daemon's Go runtime uses when it serves /dev/fuse (io_uring: all); 0: all (the GOMAXPROCS environment variable wins)")
+	f.StringVar(&o.uring, "io-uring", uringAuto, "FUSE over io_uring: auto (when the kernel has it switched on and simfs runs as root), on (the same, saying why when not), off")
 	machineFlags(f, &o)
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
+	}
+	if o.uring != uringAuto && o.uring != uringOn && o.uring != uringOff {
+		return usageErr("--io-uring takes auto, on or off, not %q", o.uring)
 	}
 	if len(pos) == 0 && (*bpfDir == "" || *cgDir == "") {
 		return usageErr("give DIR, or both --bpf and --cgroup")
@@ -149,7 +179,10 @@ func cmdServe(e *env, args []string) error {
 // processes exit), the mounts, the scheduler.
 func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 	logger := log.New(e.stderr, "simfs: ", 0)
-	if o.procs > 0 && o.bpfDir != "" && os.Getenv("GOMAXPROCS") == "" {
+	// One processor suits /dev/fuse; the io_uring queues, one thread per
+	// CPU, are faster with all of them (docs/PERFORMANCE.md, "FUSE").
+	uring := o.uring != uringOff && fusefs.IOURingAvailable() == nil
+	if o.procs > 0 && o.bpfDir != "" && os.Getenv("GOMAXPROCS") == "" && !uring {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.procs))
 	}
 	m, err := kernel.Boot(kernel.Config{Seed: o.seed})
@@ -203,12 +236,12 @@ func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 		if cleared {
 			logger.Printf("replaced a stale mount on %s (its daemon was gone)", mp.host)
 		}
-		fm, err := serveFUSE(m, mp.sim, mp.host, o.allowOther, logger)
+		fm, err := serveFUSE(m, mp.sim, mp.host, o, logger)
 		if err != nil {
 			return err
 		}
 		mounts = append(mounts, fm)
-		info.Mounts = append(info.Mounts, daemon.Mount{Host: mp.host, Sim: mp.sim})
+		info.Mounts = append(info.Mounts, daemon.Mount{Host: mp.host, Sim: mp.sim, Transport: transport(fm)})
 	}
 
 	srv := daemon.New(daemon.Config{
@@ -244,7 +277,7 @@ func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 		fmt.Fprintln(e.stdout, string(b))
 	} else {
 		for _, mt := range info.Mounts {
-			fmt.Fprintf(e.stdout, "simfs: %s is %s\n", mt.Host, mt.Sim)
+			fmt.Fprintf(e.stdout, "simfs: %s is %s (requests over %s)\n", mt.Host, mt.Sim, mt.Transport)
 		}
 		if len(info.Mounts) == 0 {
 			fmt.Fprintln(e.stdout, "simfs: no FUSE mount; commands take simulated paths (/sys/fs/bpf/..., /sys/fs/cgroup/...)")

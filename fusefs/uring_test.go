@@ -1,0 +1,87 @@
+package fusefs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+func TestCountCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		n    int
+		ok   bool
+	}{
+		{"0", 1, true},
+		{"0-1", 2, true},
+		{"0-3,8,10-11", 7, true},
+		{"", 0, false},
+		{"0-", 0, false},
+		{"3-1", 0, false},
+		{"a", 0, false},
+		{"-1", 0, false},
+	} {
+		n, err := countCPUList(tc.list)
+		if !tc.ok {
+			assert.ErrorIs(t, err, unix.EINVAL, tc.list)
+			continue
+		}
+		require.NoError(t, err, tc.list)
+		assert.Equal(t, tc.n, n, tc.list)
+	}
+}
+
+// uringSwitch is the kernel's switch for FUSE over io_uring, "" without one.
+func uringSwitch() string {
+	b, err := os.ReadFile(enableURingParam)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestIOURingFallback: asked for io_uring on a kernel that has it switched
+// off, the mount serves /dev/fuse and says why.
+func TestIOURingFallback(t *testing.T) {
+	if os.Geteuid() != 0 || uringSwitch() != "N" {
+		t.Skip("needs root and FUSE over io_uring switched off")
+	}
+	v, root, _ := newTestFS()
+	srv, mnt := mount(t, v, root, Options{IOURing: true})
+	on, why := srv.IOURing()
+	assert.False(t, on)
+	require.ErrorIs(t, why, unix.EOPNOTSUPP)
+	assert.Contains(t, why.Error(), enableURingParam)
+	r := sh(t, "cat "+filepath.Join(mnt, "gen"))
+	requireOK(t, r)
+	assert.NotEmpty(t, r.out)
+}
+
+// TestIOURing: with the kernel's switch on (make test's second pass turns
+// it on), requests are answered from the rings, and unmounting ends every
+// queue thread.
+func TestIOURing(t *testing.T) {
+	needFUSE(t)
+	if os.Geteuid() != 0 || uringSwitch() != "Y" {
+		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
+	}
+	v, root, _ := newTestFS()
+	dir := t.TempDir()
+	srv, err := Serve(v, root, dir, Options{IOURing: true})
+	require.NoError(t, err)
+	on, why := srv.IOURing()
+	require.True(t, on, "%v", why)
+	r := sh(t, "ls -l "+dir+" && cat "+filepath.Join(dir, "gen")+" && stat -f "+dir)
+	requireOK(t, r)
+	assert.Contains(t, r.out, "gen")
+	assert.Positive(t, srv.uring.served.Load(), "no request came over the rings")
+	require.NoError(t, srv.Unmount())
+	srv.Wait()
+	goleak.VerifyNone(t)
+}
