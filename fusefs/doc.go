@@ -87,6 +87,35 @@
 // never released when the connection ends (an aborted connection sends no
 // RELEASE) are closed by the server.
 //
+// # Transports: /dev/fuse and io_uring
+//
+// By default requests travel through read(2) and writev(2) on /dev/fuse,
+// served by go-fuse's loop. With Options.IOURing, when the process is root
+// (the mount is made directly, so the /dev/fuse fd is at hand), the fuse
+// module's enable_uring switch is on and io_uring is not disabled, the
+// connection negotiates FUSE over io_uring (fs/fuse/dev_uring.c; Linux
+// 6.14 and later): uring.go registers, for every possible CPU, an io_uring
+// with a few ring entries (a header and a 128 KiB payload buffer each) on a
+// thread pinned to that CPU. The kernel queues a request on the ring of the
+// CPU its caller runs on, so the request and its answer wake a thread on
+// the same CPU instead of one on another (halted) CPU: a FUSE round trip
+// costs less and, mostly, varies far less (docs/PERFORMANCE.md, "FUSE").
+// The ring threads decode and answer requests with go-fuse's
+// ProtocolServer on the same RawFileSystem as the /dev/fuse loop, which
+// still carries FORGET, INTERRUPT and the server's notifications. A
+// registration the kernel refuses leaves the connection on /dev/fuse; any
+// other failure to start the rings unmounts and mounts again without them;
+// Server.IOURing says which transport serves and why.
+//
+// Differences with io_uring: an INTERRUPT for a request being answered
+// from a ring is not matched by go-fuse (it knows only its own requests)
+// and is answered EAGAIN, which the kernel re-sends until the request is
+// answered (the simulator's handlers do not block, so that is short); when
+// the serving process is killed, the kernel keeps the connection until its
+// io_uring teardown (a work item) drops the rings, and requests made in
+// that moment fail with ECONNABORTED instead of ENOTCONN (ClearStale
+// accepts both).
+//
 // # Limits (what differs from a real bpffs or cgroup2 mount)
 //
 //   - statfs(2) reports f_type FUSE_SUPER_MAGIC (0x65735546): the kernel
