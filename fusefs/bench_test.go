@@ -57,6 +57,7 @@ func benchConfigs() []benchConfig {
 	})
 	pt := Options{Passthrough: true}
 	uring := Options{IOURing: true}
+	uringPT := Options{IOURing: true, Passthrough: true}
 	ptflush := pt
 	ptflush.flushOnClose = true
 	return []benchConfig{
@@ -77,6 +78,7 @@ func benchConfigs() []benchConfig {
 		{"passthrough-procs1", pt, 1},
 		{"io-uring", uring, 0}, // requests over FUSE-over-io_uring
 		{"io-uring-procs1", uring, 1},
+		{"io-uring-passthrough", uringPT, 0}, // io_uring + Options.Passthrough
 	}
 }
 

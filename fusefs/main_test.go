@@ -290,13 +290,13 @@ func strerror(errno syscall.Errno) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// uringTestEnv, when set, makes every mount of the tests (but those with
-// Passthrough) use IOURing and requires that it is used: `make test` runs
+// uringTestEnv, when set, makes every mount of the tests use IOURing and
+// requires that it is used: `make test` runs
 // the suite a second time so, with the kernel's switch turned on.
 const uringTestEnv = "SIMFS_FUSE_IO_URING"
 
 func uringFromEnv(opts Options) Options {
-	if os.Getenv(uringTestEnv) != "" && !opts.Passthrough {
+	if os.Getenv(uringTestEnv) != "" {
 		opts.IOURing = true
 	}
 	return opts

@@ -111,6 +111,7 @@ func (s *Server) lookupNode(in *vfs.Inode) *node {
 // with it; dead entries of forgotten nodes are swept now and then.
 func (n *node) OnForget() {
 	s := n.srv
+	s.forgetSnapshot(&n.snap)
 	alive := s.v.Alive(n.in)
 	s.mu.Lock()
 	defer s.mu.Unlock()

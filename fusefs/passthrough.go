@@ -35,7 +35,18 @@ type snapState struct {
 	cond      sync.Cond
 	users     int   // open handles using backingID
 	backingID int32 // 0: none
+	// keptID is the backing file of the last snapshot once its last user
+	// is gone: it stays registered, and memfd (the file, still open) is
+	// rewritten for the next snapshot, since making and registering a new
+	// memfd and unregistering the old one cost more than the two READ
+	// round trips passthrough saves. Both go when the kernel forgets the
+	// node (or at once when the server keeps maxKeptSnapshots already).
+	keptID int32
+	memfd  int // -1 or 0 when there is none (0 is never a memfd here)
 }
+
+// maxKeptSnapshots bounds the memfds kept open for reuse (one per node).
+const maxKeptSnapshots = 1024
 
 // acquire waits for lagging releases. It returns with st.mu held and
 // reports whether a backing file is still in use.
@@ -83,13 +94,55 @@ func (s *Server) openSnapshot(ctx context.Context, h *fileHandle, readOnly bool)
 	case !readOnly:
 		return 0
 	}
-	if id, ok := s.snapshot(h); ok {
+	if id, ok := s.snapshot(h, st); ok {
 		st.users = 1
 		st.backingID = id
 		h.backingID = id
 		s.pending.Store(fc.Cancel, id)
 	}
 	return 0
+}
+
+// dropKept unregisters the kept backing file and closes its memfd, if
+// any. st.mu is held.
+func (s *Server) dropKept(st *snapState) {
+	if st.keptID == 0 {
+		return
+	}
+	if errno := s.fuse.UnregisterBackingFd(st.keptID); errno != 0 {
+		s.log.Printf("fusefs: unregister backing file %d: %v", st.keptID, errno)
+	}
+	_ = unix.Close(st.memfd)
+	s.keptSnapshots.Add(-1)
+	st.keptID, st.memfd = 0, 0
+}
+
+// closeSnapshots closes the kept memfds once the connection has ended
+// (the kernel dropped the backing files with it).
+func (s *Server) closeSnapshots() {
+	s.mu.Lock()
+	nodes := make([]*node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		nodes = append(nodes, n)
+	}
+	s.mu.Unlock()
+	for _, n := range nodes {
+		st := &n.snap
+		st.mu.Lock()
+		if st.memfd > 0 {
+			_ = unix.Close(st.memfd)
+			s.keptSnapshots.Add(-1)
+			st.keptID, st.memfd = 0, 0
+		}
+		st.mu.Unlock()
+	}
+}
+
+// forgetSnapshot lets go of a forgotten node's kept backing file.
+func (s *Server) forgetSnapshot(st *snapState) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.dropKept(st)
 }
 
 // releaseSnapshot drops h's use of the node's backing file.
@@ -101,16 +154,20 @@ func (s *Server) releaseSnapshot(h *fileHandle) {
 	if st.users > 0 {
 		return
 	}
-	if errno := s.fuse.UnregisterBackingFd(st.backingID); errno != 0 {
-		s.log.Printf("fusefs: unregister backing file %d: %v", st.backingID, errno)
+	st.keptID, st.backingID = st.backingID, 0
+	s.mu.Lock()
+	forgotten := h.n.forgotten || s.nodes[h.n.in] != h.n // FORGET may overtake RELEASE
+	s.mu.Unlock()
+	if forgotten || s.keptSnapshots.Load() > maxKeptSnapshots {
+		s.dropKept(st)
 	}
-	st.backingID = 0
 	st.cond.Broadcast()
 }
 
 // snapshot renders the whole output of h's file into a memfd and registers
-// it with the kernel. Otherwise whatever was read stays in h for Read.
-func (s *Server) snapshot(h *fileHandle) (int32, bool) {
+// it with the kernel, or reuses the kept one if it holds the same output.
+// Otherwise whatever was read stays in h for Read. st.mu is held.
+func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 	buf := make([]byte, 0, 4096)
 	var err error
 	for len(buf) <= maxSnapshot {
@@ -129,27 +186,48 @@ func (s *Server) snapshot(h *fileHandle) (int32, bool) {
 		// Reads go on from the snapshot, then the file (or the error).
 		return 0, false
 	}
+	if st.keptID != 0 {
+		// Nothing reads the kept memfd (no open uses it): rewrite it.
+		if writeAll(st.memfd, buf) == nil && unix.Ftruncate(st.memfd, int64(len(buf))) == nil {
+			id := st.keptID
+			st.keptID = 0
+			return id, true
+		}
+		s.dropKept(st)
+	}
 	fd, err := unix.MemfdCreate("simfs", unix.MFD_CLOEXEC)
 	if err != nil {
 		return 0, false
 	}
-	defer unix.Close(fd)
-	for b := buf; len(b) > 0; {
-		nw, err := unix.Write(fd, b)
-		if err != nil {
-			return 0, false
-		}
-		b = b[nw:]
+	if writeAll(fd, buf) != nil {
+		_ = unix.Close(fd)
+		return 0, false
 	}
 	id, errno := s.fuse.RegisterBackingFd(&fuse.BackingMap{Fd: int32(fd)})
 	if errno != 0 {
+		_ = unix.Close(fd)
 		// Not supported (kernel, or no CAP_SYS_ADMIN): stop trying.
 		if s.noPassthrough.CompareAndSwap(false, true) {
 			s.log.Printf("fusefs: %s: passthrough unavailable (%v); reads go through the server", s.dir, errno)
 		}
 		return 0, false
 	}
+	st.memfd = fd
+	s.keptSnapshots.Add(1)
+	s.snapshotFiles.Add(1)
 	return id, true
+}
+
+// writeAll writes b at the start of fd.
+func writeAll(fd int, b []byte) error {
+	for off := 0; off < len(b); {
+		nw, err := unix.Pwrite(fd, b[off:], int64(off))
+		if err != nil {
+			return err
+		}
+		off += nw
+	}
+	return nil
 }
 
 // readSnapshot serves a read from what was rendered at open, then from the

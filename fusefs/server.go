@@ -109,7 +109,9 @@ type Server struct {
 
 	inval invalidator
 
-	pending       sync.Map // passthrough opens in flight, see rawFS
+	pending       sync.Map     // passthrough opens in flight, see rawFS
+	keptSnapshots atomic.Int64 // memfds open for passthrough snapshots
+	snapshotFiles atomic.Int64 // memfds ever made (the tests count them)
 	uring         *uringTransport
 	uringErr      error // why IOURing was asked for and is not used
 	noPassthrough atomic.Bool
@@ -220,6 +222,7 @@ func Serve(v *vfs.VFS, root *vfs.Inode, dir string, opts Options) (*Server, erro
 			s.uring.Wait()
 		}
 		s.closeOrphans()
+		s.closeSnapshots()
 		s.inval.stop()
 		close(s.done)
 	}()

@@ -67,15 +67,21 @@ type genFile struct {
 	opens   atomic.Int64
 	removed atomic.Bool
 	dir     *vfs.Inode // where it was created
-	// body pads the output (the benchmark's file is cgroup.stat-sized).
-	body string
+	// body pads the output (the benchmark's file is cgroup.stat-sized)
+	// unless short is set.
+	body  string
+	short atomic.Bool
 }
 
 func (g *genFile) Open(f *vfs.File) error {
 	if g.removed.Load() {
 		return unix.ENODEV
 	}
-	f.Private = []byte(fmt.Sprintf("%s open %d\n%s", g.name, g.opens.Add(1), g.body))
+	body := g.body
+	if g.short.Load() {
+		body = ""
+	}
+	f.Private = []byte(fmt.Sprintf("%s open %d\n%s", g.name, g.opens.Add(1), body))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,4 +85,32 @@ func TestIOURing(t *testing.T) {
 	require.NoError(t, srv.Unmount())
 	srv.Wait()
 	goleak.VerifyNone(t)
+}
+
+// TestPassthroughSnapshotFileReused: a node's snapshot memfd is rewritten
+// for the next open once the last one is released, not made anew; output
+// that shrinks leaves no stale tail, and the kept file goes when the
+// connection ends.
+func TestPassthroughSnapshotFileReused(t *testing.T) {
+	v, root, _ := newTestFS()
+	_, g := addGen(v, root, "big", 0444, strings.Repeat("x", 3000))
+	srv, mnt := mount(t, v, root, Options{Passthrough: true})
+	path := filepath.Join(mnt, "big")
+	r := sh(t, "cat "+path+"; cat "+path)
+	requireOK(t, r)
+	assert.Equal(t, "big open 1\n"+strings.Repeat("x", 3000)+"big open 2\n"+strings.Repeat("x", 3000), r.out)
+	if srv.noPassthrough.Load() {
+		t.Skip("passthrough is not available here")
+	}
+	g.short.Store(true)
+	for i := 3; i <= 5; i++ {
+		r = sh(t, "cat "+path)
+		requireOK(t, r)
+		assert.Equal(t, fmt.Sprintf("big open %d\n", i), r.out, "a shorter output after a longer one")
+	}
+	assert.EqualValues(t, 1, srv.snapshotFiles.Load(), "five opens, one memfd")
+	assert.EqualValues(t, 1, srv.keptSnapshots.Load(), "one memfd for the node")
+	require.NoError(t, srv.Unmount())
+	srv.Wait()
+	assert.EqualValues(t, 0, srv.keptSnapshots.Load(), "memfds left after the connection ended")
 }

@@ -46,7 +46,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"mount", "mount DIR [--bpf DIR2] [--cgroup DIR3] [--allow-other] [--socket PATH] [--gomaxprocs N] [--io-uring auto|on|off] [MACHINE FLAGS] [--json]", cmdMount},
+		{"mount", "mount DIR [--bpf DIR2] [--cgroup DIR3] [--allow-other] [--socket PATH] [--gomaxprocs N] [--io-uring auto|on|off] [--passthrough] [MACHINE FLAGS] [--json]", cmdMount},
 		{"serve", "serve [--socket PATH] [MACHINE FLAGS] [--json]   (the daemon without FUSE: commands take simulated paths)", cmdServe},
 		{"demo", "demo [--once] [--dir DIR] [--library]", cmdDemo},
 		{"status", "status [--json]   (running daemons and their mounts)", cmdStatus},

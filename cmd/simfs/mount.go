@@ -43,7 +43,8 @@ func serveFUSE(m *kernel.Machine, simPath, hostDir string, o daemonOpts, logger 
 		return nil, err
 	}
 	fm, err := fusefs.Serve(m.VFS(), root, hostDir, fusefs.Options{
-		AllowOther: o.allowOther, Logger: logger, IOURing: o.uring != uringOff && os.Geteuid() == 0})
+		AllowOther: o.allowOther, Logger: logger, IOURing: o.uring != uringOff && os.Geteuid() == 0,
+		Passthrough: o.passthrough})
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +97,8 @@ type daemonOpts struct {
 	procs int
 	// uring is --io-uring: uringAuto, uringOn or uringOff.
 	uring string
+	// passthrough is --passthrough (fusefs.Options.Passthrough).
+	passthrough bool
 }
 
 // DefaultMountProcs is the GOMAXPROCS a mounting daemon runs with. With
@@ -125,6 +128,7 @@ func cmdMount(e *env, args []string) error {
 	socket := f.String("socket", "", "control socket path (default: in the registry directory)")
 	var o daemonOpts
 	f.IntVar(&o.procs, "gomaxprocs", DefaultMountProcs, "processors the daemon's Go runtime uses when it serves /dev/fuse (io_uring: all); 0: all (the GOMAXPROCS environment variable wins)")
+	f.BoolVar(&o.passthrough, "passthrough", false, "serve read-only opens from a snapshot taken at open that the kernel reads itself (FUSE passthrough): faster, but the output is produced at open, overlapping opens share it, and an open file outlives a removal (see go doc ./fusefs Options.Passthrough)")
 	f.StringVar(&o.uring, "io-uring", uringAuto, "FUSE over io_uring: auto (when the kernel has it switched on and simfs runs as root), on (the same, saying why when not), off")
 	machineFlags(f, &o)
 	pos, err := f.parse(args, 0, 1)
