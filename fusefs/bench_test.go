@@ -79,6 +79,7 @@ func benchConfigs() []benchConfig {
 		{"io-uring", uring, 0}, // requests over FUSE-over-io_uring
 		{"io-uring-procs1", uring, 1},
 		{"io-uring-passthrough", uringPT, 0}, // io_uring + Options.Passthrough
+		{"io-uring-passthrough-procs1", uringPT, 1},
 	}
 }
 

@@ -41,8 +41,22 @@ type snapState struct {
 	// memfd and unregistering the old one cost more than the two READ
 	// round trips passthrough saves. Both go when the kernel forgets the
 	// node (or at once when the server keeps maxKeptSnapshots already).
-	keptID int32
-	memfd  int // -1 or 0 when there is none (0 is never a memfd here)
+	keptID  int32
+	memfd   int    // 0 when there is none (0 is never a memfd here)
+	size    int    // memfd's length
+	scratch []byte // where snapshots are rendered
+}
+
+// truncate sets the memfd's length to n, if it is not n already.
+func (st *snapState) truncate(n int) error {
+	if n == st.size {
+		return nil
+	}
+	if err := unix.Ftruncate(st.memfd, int64(n)); err != nil {
+		return err
+	}
+	st.size = n
+	return nil
 }
 
 // maxKeptSnapshots bounds the memfds kept open for reuse (one per node).
@@ -168,7 +182,17 @@ func (s *Server) releaseSnapshot(h *fileHandle) {
 // it with the kernel, or reuses the kept one if it holds the same output.
 // Otherwise whatever was read stays in h for Read. st.mu is held.
 func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
-	buf := make([]byte, 0, 4096)
+	// Render into the node's buffer (st.mu is held); the handle keeps an
+	// exact copy for reads that reach the server anyway.
+	buf := st.scratch[:0]
+	if buf == nil {
+		buf = make([]byte, 0, 4096)
+	}
+	defer func() {
+		if cap(buf) <= 64<<10 {
+			st.scratch = buf
+		}
+	}()
 	var err error
 	for len(buf) <= maxSnapshot {
 		if len(buf) == cap(buf) {
@@ -181,14 +205,14 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 			break
 		}
 	}
-	h.snap, h.snapErr = buf, err
+	h.snap, h.snapErr = append([]byte(nil), buf...), err
 	if err != nil || len(buf) > maxSnapshot {
 		// Reads go on from the snapshot, then the file (or the error).
 		return 0, false
 	}
 	if st.keptID != 0 {
 		// Nothing reads the kept memfd (no open uses it): rewrite it.
-		if writeAll(st.memfd, buf) == nil && unix.Ftruncate(st.memfd, int64(len(buf))) == nil {
+		if writeAll(st.memfd, buf) == nil && st.truncate(len(buf)) == nil {
 			id := st.keptID
 			st.keptID = 0
 			return id, true
@@ -212,7 +236,7 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 		}
 		return 0, false
 	}
-	st.memfd = fd
+	st.memfd, st.size = fd, len(buf)
 	s.keptSnapshots.Add(1)
 	s.snapshotFiles.Add(1)
 	return id, true
