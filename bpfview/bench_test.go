@@ -2,11 +2,10 @@ package bpfview_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 
+	"github.com/simfs/simfs/internal/benchread"
 	"github.com/simfs/simfs/kernel"
 	"golang.org/x/sys/unix"
 )
@@ -66,7 +65,7 @@ func BenchmarkViewRead(b *testing.B) {
 	})
 	for _, name := range []string{"cgroup.procs", "cgroup.stat"} {
 		b.Run("native-"+name, func(b *testing.B) {
-			path := nativeCgroupFile(b, name)
+			path := benchread.NativeCgroupFile(b, name)
 			buf := make([]byte, 4096)
 			for b.Loop() {
 				fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -86,29 +85,6 @@ func BenchmarkViewRead(b *testing.B) {
 			}
 		})
 	}
-}
-
-// nativeCgroupFile mounts cgroup2 in a temporary directory, makes a child
-// cgroup and returns the path of its file name; it skips the benchmark
-// where cgroup2 cannot be mounted (not root).
-func nativeCgroupFile(b *testing.B, name string) string {
-	if os.Geteuid() != 0 {
-		b.Skip("native cgroup2 needs root")
-	}
-	dir := b.TempDir()
-	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err != nil {
-		b.Skipf("cannot mount cgroup2: %v", err)
-	}
-	child := filepath.Join(dir, fmt.Sprintf("simfs-bench-%d", os.Getpid()))
-	if err := os.Mkdir(child, 0755); err != nil {
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
-		b.Skipf("cannot create a cgroup: %v", err)
-	}
-	b.Cleanup(func() {
-		_ = os.Remove(child)
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
-	})
-	return filepath.Join(child, name)
 }
 
 // BenchmarkPinUnpin pins a link in bpffs and unlinks the pin.

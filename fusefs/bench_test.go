@@ -1,18 +1,16 @@
 package fusefs
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/simfs/simfs/internal/benchread"
 	"github.com/simfs/simfs/vfs"
-	"golang.org/x/sys/unix"
 )
 
 // The open+read+close benchmark. A reader process (this test binary in
@@ -20,7 +18,7 @@ import (
 // it until EOF with 4 KiB reads and closes it, b.N times after 200
 // warm-ups, and reports the median, p90, p99 and mean latency; the mount
 // is served by this process. The native reference is a real cgroup2 file
-// on a cgroup2 mount the benchmark makes (a tmpfs file if it cannot).
+// on a cgroup2 mount the benchmark makes.
 //
 //	go test -run '^$' -bench OpenReadClose -benchtime 20000x ./fusefs/
 
@@ -120,7 +118,7 @@ func BenchmarkOpenReadClose(b *testing.B) {
 			}
 			addGen(v, dir, "gen", 0444, benchBody)
 			if cfg.opts.IOURing {
-				enableURing(b)
+				benchread.EnableURing(b)
 			}
 			srv, mnt := mount(b, v, sb.Root(), cfg.opts)
 			if on, why := srv.IOURing(); cfg.opts.IOURing && !on {
@@ -132,10 +130,10 @@ func BenchmarkOpenReadClose(b *testing.B) {
 			*counts = opCounts{}
 			runBench(b, p, nativeMed)
 			counts.settle()
-			iters := float64(b.N + benchWarmup)
+			iters := float64(b.N + benchread.Warmup)
 			b.ReportMetric(float64(counts.lookup.Load()+counts.getattr.Load()+counts.open.Load()+
 				counts.read.Load()+counts.flush.Load()+counts.release.Load())/iters, "reqs/op")
-			b.Logf("%s: requests for %d open+read+close: %v", cfg.name, b.N+benchWarmup, counts)
+			b.Logf("%s: requests for %d open+read+close: %v", cfg.name, b.N+benchread.Warmup, counts)
 		})
 	}
 	// The floor: one round trip (statfs(2) always reaches the server and
@@ -150,7 +148,7 @@ func BenchmarkOpenReadClose(b *testing.B) {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(rt.procs))
 			}
 			if rt.opts.IOURing {
-				enableURing(b)
+				benchread.EnableURing(b)
 			}
 			v, _ := newRamfs()
 			srv, mnt := mount(b, v, v.Root(), rt.opts)
@@ -182,53 +180,24 @@ func runBench(b *testing.B, path string, nativeMed float64) {
 func medianOf(b *testing.B, path string, n int) float64 { return readerStats(b, path, n)[0] }
 
 func readerStats(b *testing.B, path string, n int) []float64 {
-	r := helperCmd(b, "bench", path, strconv.Itoa(n))
-	var st []float64
-	for _, f := range strings.Fields(r.out) {
-		x, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			b.Fatalf("reader output %q", r.out)
-		}
-		st = append(st, x)
+	st, err := benchread.Parse(helperCmd(b, "bench", path, strconv.Itoa(n)).out)
+	if err != nil {
+		b.Fatal(err)
 	}
-	if len(st) != 4 {
-		b.Fatalf("reader output %q", r.out)
-	}
-	return st
+	return []float64{float64(st.Median), float64(st.P90), float64(st.P99), float64(st.Mean)}
 }
 
 type namedFile struct{ name, path string }
 
-// nativeFiles mounts cgroup2 in a temporary directory, makes a child
-// cgroup and returns its cgroup.procs (empty; the reference for the
-// ratio) and cgroup.stat (about as big as the generated file); everything
-// is undone when the benchmark ends. Without cgroup2 it falls back to a
-// tmpfs file of the generated file's size.
+// nativeFiles are a fresh child cgroup's cgroup.procs (empty; the
+// reference for the ratio) and cgroup.stat (about as big as the generated
+// file) on a cgroup2 mount of the benchmark's own.
 func nativeFiles(b *testing.B) []namedFile {
-	dir := b.TempDir()
-	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err == nil {
-		child := filepath.Join(dir, fmt.Sprintf("simfs-bench-%d", os.Getpid()))
-		if err := os.Mkdir(child, 0755); err == nil {
-			b.Cleanup(func() {
-				_ = os.Remove(child)
-				_ = unix.Unmount(dir, unix.MNT_DETACH)
-			})
-			return []namedFile{
-				{"cgroup2-cgroup.procs", filepath.Join(child, "cgroup.procs")},
-				{"cgroup2-cgroup.stat", filepath.Join(child, "cgroup.stat")},
-			}
-		}
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
+	procs := benchread.NativeCgroupFile(b, "cgroup.procs")
+	return []namedFile{
+		{"cgroup2-cgroup.procs", procs},
+		{"cgroup2-cgroup.stat", filepath.Join(filepath.Dir(procs), "cgroup.stat")},
 	}
-	if err := unix.Mount("none", dir, "tmpfs", 0, ""); err != nil {
-		b.Skipf("neither cgroup2 nor tmpfs can be mounted: %v", err)
-	}
-	b.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
-	f := filepath.Join(dir, "file")
-	if err := os.WriteFile(f, []byte(benchBody), 0644); err != nil {
-		b.Fatal(err)
-	}
-	return []namedFile{{"tmpfs", f}}
 }
 
 // BenchmarkSupplementaryGroups is the cost that default_permissions saves

@@ -8,14 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/simfs/simfs/internal/benchread"
 	"github.com/simfs/simfs/vfs"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
@@ -41,7 +40,7 @@ func helper(mode string, args []string) int {
 		fmt.Println(errnoName(err))
 		return 0
 	case "bench": // PATH N: open+read-to-EOF+close N times, prints nanoseconds
-		return benchReader(args[0], args[1])
+		return benchread.Main(args, os.Stdout, os.Stderr)
 	case "ops": // FILE DIR: the less common system calls, one errno name each
 		return opsHelper(args[0], args[1])
 	case "serve": // DIR: serve a ramfs on DIR until killed
@@ -117,69 +116,6 @@ func errnoName(err error) string {
 // benchReader measures open+read until EOF+close of path, n times after
 // 200 warm-ups, and prints the sorted latencies' median, p90, p99 and
 // mean in nanoseconds.
-// benchWarmup is how many iterations the reader does before timing.
-const benchWarmup = 200
-
-func benchReader(path, ns string) int {
-	n, _ := strconv.Atoi(ns)
-	runtime.LockOSThread()
-	buf := make([]byte, 4096)
-	lat := make([]int64, n)
-	if dir, ok := strings.CutPrefix(path, "statfs:"); ok {
-		var st unix.Statfs_t
-		for i := -benchWarmup; i < n; i++ {
-			t0 := time.Now()
-			if err := unix.Statfs(dir, &st); err != nil {
-				fmt.Fprintln(os.Stderr, "statfs:", err)
-				return 1
-			}
-			if i >= 0 {
-				lat[i] = int64(time.Since(t0))
-			}
-		}
-		return printStats(lat)
-	}
-	for i := -benchWarmup; i < n; i++ {
-		t0 := time.Now()
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "open:", err)
-			return 1
-		}
-		for {
-			r, err := unix.Read(fd, buf)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "read:", err)
-				return 1
-			}
-			if r == 0 {
-				break
-			}
-		}
-		unix.Close(fd)
-		if i >= 0 {
-			lat[i] = int64(time.Since(t0))
-		}
-	}
-	return printStats(lat)
-}
-
-// printStats prints the median, p90, p99 and mean of latencies.
-func printStats(lat []int64) int {
-	n := len(lat)
-	if n == 0 {
-		fmt.Println(0, 0, 0, 0)
-		return 0
-	}
-	slices.Sort(lat)
-	var sum int64
-	for _, l := range lat {
-		sum += l
-	}
-	fmt.Println(lat[n/2], lat[n*9/10], lat[n*99/100], sum/int64(n))
-	return 0
-}
-
 // needFUSE skips unless the test runs as root with a FUSE device.
 func needFUSE(t testing.TB) {
 	t.Helper()
@@ -307,23 +243,4 @@ func requireURingFromEnv(t testing.TB, srv *Server) {
 	if on, why := srv.IOURing(); os.Getenv(uringTestEnv) != "" && srv.opts.IOURing && !on {
 		t.Fatalf("%s is set but requests do not travel over io_uring: %v", uringTestEnv, why)
 	}
-}
-
-// enableURing switches FUSE over io_uring on in the kernel (the fuse
-// module's enable_uring parameter, off by default) for the rest of the
-// test and restores the previous value afterwards. It skips without root or
-// without the parameter.
-func enableURing(t testing.TB) {
-	t.Helper()
-	old, err := os.ReadFile(enableURingParam)
-	if err != nil {
-		t.Skipf("no FUSE over io_uring in this kernel: %v", err)
-	}
-	if strings.TrimSpace(string(old)) == "Y" {
-		return
-	}
-	if err := os.WriteFile(enableURingParam, []byte("Y"), 0); err != nil {
-		t.Skipf("cannot switch FUSE over io_uring on: %v", err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(enableURingParam, old, 0) })
 }

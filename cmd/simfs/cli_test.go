@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/simfs/simfs/daemon"
+	"github.com/simfs/simfs/internal/benchread"
 	"github.com/simfs/simfs/kernel"
 	"github.com/simfs/simfs/sched"
 	"github.com/stretchr/testify/assert"
@@ -20,7 +21,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// benchReaderEnv makes the test binary the benchmarks' reader process
+// (internal/benchread): a process must not read a mount its own process
+// serves, and the daemon here is a child anyway.
+const benchReaderEnv = "SIMFS_BENCH_READER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(benchReaderEnv) != "" {
+		os.Exit(benchread.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 type result struct {
 	out, err string
@@ -299,7 +310,7 @@ func TestDemoLibrary(t *testing.T) {
 	assert.NotContains(t, r.out, "UNEXPECTED")
 }
 
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	d, err := os.MkdirTemp("", "simfsdemo")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(d) })

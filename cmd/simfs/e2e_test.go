@@ -24,7 +24,7 @@ import (
 // process and drive the mount with real tools and the CLI, each in a
 // process of its own. They need root and /dev/fuse and skip elsewhere.
 
-func needFUSE(t *testing.T) {
+func needFUSE(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short")
@@ -38,7 +38,7 @@ func needFUSE(t *testing.T) {
 }
 
 // buildSimfs builds the binary once per test.
-func buildSimfs(t *testing.T) string {
+func buildSimfs(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "simfs")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -48,14 +48,14 @@ func buildSimfs(t *testing.T) string {
 
 // e2e is one test's world: the binary, a private registry, a mount dir.
 type e2e struct {
-	t   *testing.T
+	t   testing.TB
 	bin string
 	dir string
 	reg string
 	env []string
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t testing.TB) *e2e {
 	needFUSE(t)
 	dir := shortTempDir(t)
 	e := &e2e{t: t, bin: buildSimfs(t), dir: dir, reg: filepath.Join(dir, ".reg")}
@@ -350,7 +350,7 @@ func TestE2EDemoAsTheREADMESays(t *testing.T) {
 }
 
 // seedObjectPath is the committed object of the RFC selftest's programs.
-func seedObjectPath(t *testing.T) string {
+func seedObjectPath(t testing.TB) string {
 	t.Helper()
 	p, err := filepath.Abs("../../examples/pinning_kernfs/pinning_kernfs.bpf.o")
 	require.NoError(t, err)
