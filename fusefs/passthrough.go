@@ -43,6 +43,7 @@ type snapState struct {
 	// node (or at once when the server keeps maxKeptSnapshots already).
 	keptID  int32
 	memfd   int    // 0 when there is none (0 is never a memfd here)
+	mem     []byte // memfd mapped (maxSnapshot bytes), nil if that failed
 	size    int    // memfd's length
 	scratch []byte // where snapshots are rendered
 }
@@ -57,6 +58,33 @@ func (st *snapState) truncate(n int) error {
 	}
 	st.size = n
 	return nil
+}
+
+// rewrite makes the memfd hold b: copied into the mapping (no system call
+// when the length stays), with pwrite(2) if there is no mapping.
+func (st *snapState) rewrite(b []byte) error {
+	if st.mem == nil {
+		if err := writeAll(st.memfd, b); err != nil {
+			return err
+		}
+		return st.truncate(len(b))
+	}
+	if len(b) > st.size { // the pages must exist before they are written
+		if err := st.truncate(len(b)); err != nil {
+			return err
+		}
+	}
+	copy(st.mem, b)
+	return st.truncate(len(b))
+}
+
+// closeMemfd unmaps and closes the memfd.
+func (st *snapState) closeMemfd() {
+	if st.mem != nil {
+		_ = unix.Munmap(st.mem)
+	}
+	_ = unix.Close(st.memfd)
+	st.keptID, st.memfd, st.mem, st.size = 0, 0, nil, 0
 }
 
 // maxKeptSnapshots bounds the memfds kept open for reuse (one per node).
@@ -126,9 +154,8 @@ func (s *Server) dropKept(st *snapState) {
 	if errno := s.fuse.UnregisterBackingFd(st.keptID); errno != 0 {
 		s.log.Printf("fusefs: unregister backing file %d: %v", st.keptID, errno)
 	}
-	_ = unix.Close(st.memfd)
+	st.closeMemfd()
 	s.keptSnapshots.Add(-1)
-	st.keptID, st.memfd = 0, 0
 }
 
 // closeSnapshots closes the kept memfds once the connection has ended
@@ -144,9 +171,8 @@ func (s *Server) closeSnapshots() {
 		st := &n.snap
 		st.mu.Lock()
 		if st.memfd > 0 {
-			_ = unix.Close(st.memfd)
+			st.closeMemfd()
 			s.keptSnapshots.Add(-1)
-			st.keptID, st.memfd = 0, 0
 		}
 		st.mu.Unlock()
 	}
@@ -212,7 +238,7 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 	}
 	if st.keptID != 0 {
 		// Nothing reads the kept memfd (no open uses it): rewrite it.
-		if writeAll(st.memfd, buf) == nil && st.truncate(len(buf)) == nil {
+		if st.rewrite(buf) == nil {
 			id := st.keptID
 			st.keptID = 0
 			return id, true
@@ -237,6 +263,9 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 		return 0, false
 	}
 	st.memfd, st.size = fd, len(buf)
+	if mem, err := unix.Mmap(fd, 0, maxSnapshot, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+		st.mem = mem
+	}
 	s.keptSnapshots.Add(1)
 	s.snapshotFiles.Add(1)
 	return id, true

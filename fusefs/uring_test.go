@@ -89,16 +89,16 @@ func TestIOURing(t *testing.T) {
 
 // TestPassthroughSnapshotFileReused: a node's snapshot memfd is rewritten
 // for the next open once the last one is released, not made anew; output
-// that shrinks leaves no stale tail, and the kept file goes when the
-// connection ends.
+// that shrinks leaves no stale tail, output that grows over pages is whole,
+// and the kept file goes when the connection ends.
 func TestPassthroughSnapshotFileReused(t *testing.T) {
 	v, root, _ := newTestFS()
-	_, g := addGen(v, root, "big", 0444, strings.Repeat("x", 3000))
+	_, g := addGen(v, root, "big", 0444, strings.Repeat("x", 9000))
 	srv, mnt := mount(t, v, root, Options{Passthrough: true})
 	path := filepath.Join(mnt, "big")
 	r := sh(t, "cat "+path+"; cat "+path)
 	requireOK(t, r)
-	assert.Equal(t, "big open 1\n"+strings.Repeat("x", 3000)+"big open 2\n"+strings.Repeat("x", 3000), r.out)
+	assert.Equal(t, "big open 1\n"+strings.Repeat("x", 9000)+"big open 2\n"+strings.Repeat("x", 9000), r.out)
 	if srv.noPassthrough.Load() {
 		t.Skip("passthrough is not available here")
 	}
@@ -108,7 +108,11 @@ func TestPassthroughSnapshotFileReused(t *testing.T) {
 		requireOK(t, r)
 		assert.Equal(t, fmt.Sprintf("big open %d\n", i), r.out, "a shorter output after a longer one")
 	}
-	assert.EqualValues(t, 1, srv.snapshotFiles.Load(), "five opens, one memfd")
+	g.short.Store(false)
+	r = sh(t, "cat "+path)
+	requireOK(t, r)
+	assert.Equal(t, "big open 6\n"+strings.Repeat("x", 9000), r.out, "a longer output (three pages) after a short one")
+	assert.EqualValues(t, 1, srv.snapshotFiles.Load(), "six opens, one memfd")
 	assert.EqualValues(t, 1, srv.keptSnapshots.Load(), "one memfd for the node")
 	require.NoError(t, srv.Unmount())
 	srv.Wait()

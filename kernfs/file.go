@@ -119,7 +119,7 @@ func (n *Node) Open(f *vfs.File) error {
 	}
 	of := &OpenFile{node: n, file: f}
 	if ops.SeqShow != nil {
-		of.seq = seqfile.New(seqOps{of})
+		of.seq = seqfile.NewPooled(seqOps{of}, &r.seqBufs)
 	}
 	f.Private = of
 	r.openMu.Lock()
@@ -188,6 +188,9 @@ func (n *Node) Release(f *vfs.File) {
 	r.releaseFile(of)
 	r.openMu.Unlock()
 	r.unlinkOpen(of)
+	if of.seq != nil {
+		of.seq.Release() // seq_release
+	}
 }
 
 // Read implements vfs.FileOps (kernfs_fop_read_iter): seq files read

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/simfs/simfs/seqfile"
 	"github.com/simfs/simfs/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -81,6 +82,8 @@ type Root struct {
 	tidy  []*Node
 	// warmSink takes what warm read, so that the reads stay.
 	warmSink uint64
+	// seqBufs recycles the first buffers of released seq files.
+	seqBufs seqfile.Pool
 
 	// waitMu and waitq are deactivate_waitq: removers wait here for
 	// active references to drain, and kernfs_remove_self arbitrates here.

@@ -53,6 +53,7 @@ func (s single) Show(m *Buffer, v any) error { return s.show(m) }
 type File struct {
 	mu      sync.Mutex
 	ops     Operations
+	pool    *Pool
 	buf     *Buffer
 	from    int
 	index   int64
@@ -61,6 +62,46 @@ type File struct {
 
 // New returns the read state of a newly opened seq file (seq_open).
 func New(ops Operations) *File { return &File{ops: ops} }
+
+// NewPooled is New with the first buffer taken from pool, to which Release
+// gives it back.
+func NewPooled(ops Operations, pool *Pool) *File { return &File{ops: ops, pool: pool} }
+
+// Release ends the file's reads (seq_release): a page-sized buffer goes
+// back to the pool the file was made with. The file must not be read
+// afterwards.
+func (f *File) Release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pool.put(f.buf)
+	f.buf = nil
+}
+
+// page returns a new first buffer.
+func (f *File) page() *Buffer { return f.pool.get() }
+
+// Pool recycles the page-sized buffers of released seq files: the kernel
+// allocates and frees a page per open file (seq_buf_alloc, kvfree); here a
+// page per open would be work for the garbage collector on every read of
+// a view or a cgroup file. The zero Pool is ready to use; a nil *Pool
+// allocates every time.
+type Pool struct{ p sync.Pool }
+
+func (p *Pool) get() *Buffer {
+	if p != nil {
+		if b, ok := p.p.Get().(*Buffer); ok {
+			b.count = 0
+			return b
+		}
+	}
+	return NewBuffer(PageSize)
+}
+
+func (p *Pool) put(b *Buffer) {
+	if p != nil && b != nil && len(b.buf) == PageSize {
+		p.p.Put(b)
+	}
+}
 
 // Ops returns the file's record source.
 func (f *File) Ops() Operations { return f.ops }
@@ -139,7 +180,7 @@ func (f *File) Read(p []byte, pos int64) (int, error) {
 		f.readPos = pos
 	}
 	if f.buf == nil {
-		f.buf = NewBuffer(PageSize)
+		f.buf = f.page()
 	}
 	m := f.buf
 	// Something left in the buffer: copy it out first.
@@ -178,8 +219,9 @@ func (f *File) Read(p []byte, pos int64) (int, error) {
 		// Need a bigger buffer.
 		f.ops.Stop(v)
 		nb, aerr := allocBuffer(m.Size() << 1)
+		f.pool.put(m)
 		if aerr != nil {
-			f.buf = NewBuffer(PageSize)
+			f.buf = f.page()
 			err = aerr
 			return done()
 		}
@@ -238,7 +280,7 @@ func (f *File) traverse(offset int64) error {
 		return nil
 	}
 	if f.buf == nil {
-		f.buf = NewBuffer(PageSize)
+		f.buf = f.page()
 	}
 	m := f.buf
 	var err error
@@ -259,6 +301,7 @@ func (f *File) traverse(offset int64) error {
 		if m.Overflowed() {
 			f.ops.Stop(v)
 			nb, aerr := allocBuffer(m.Size() << 1)
+			f.pool.put(m)
 			if aerr != nil {
 				f.buf = nil
 				return aerr

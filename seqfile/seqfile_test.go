@@ -405,3 +405,47 @@ func TestErrSkipIsDistinct(t *testing.T) {
 	require.False(t, errors.Is(seqfile.ErrSkip, unix.EINVAL))
 	require.Equal(t, "seqfile: skip this record", fmt.Sprint(seqfile.ErrSkip))
 }
+
+// TestPooledFilesRecycleBuffers: files released into a pool hand their
+// buffers to later files, which read exactly their own records (nothing a
+// released file left in its buffer shows), also for records that outgrow
+// the first page; a released file can be released again, and a nil pool
+// allocates.
+func TestPooledFilesRecycleBuffers(t *testing.T) {
+	var pool seqfile.Pool
+	show := func(s string) seqfile.Operations {
+		return seqfile.Single(func(m *seqfile.Buffer) error {
+			_, _ = m.WriteString(s) // an overflow makes the file grow its buffer
+			return nil
+		})
+	}
+	readAll := func(f *seqfile.File) string {
+		var out []byte
+		buf := make([]byte, 3) // short reads leave data in the buffer
+		for pos := int64(0); ; {
+			n, err := f.Read(buf, pos)
+			require.NoError(t, err)
+			if n == 0 {
+				return string(out)
+			}
+			out = append(out, buf[:n]...)
+			pos += int64(n)
+		}
+	}
+	big := strings.Repeat("y", 3*seqfile.PageSize)
+	for i, want := range []string{"first record\n", "2\n", big, "after the big one\n", ""} {
+		f := seqfile.NewPooled(show(want), &pool)
+		require.Equal(t, want, readAll(f), "file %d", i)
+		// Abandon one mid-read: its leftovers must not reach the next file.
+		g := seqfile.NewPooled(show(fmt.Sprintf("left over %d\n", i)), &pool)
+		n, err := g.Read(make([]byte, 2), 0)
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		g.Release()
+		f.Release()
+		f.Release()
+	}
+	f := seqfile.NewPooled(show("nil pool\n"), nil)
+	require.Equal(t, "nil pool\n", readAll(f))
+	f.Release()
+}
