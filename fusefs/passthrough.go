@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -21,13 +22,18 @@ import (
 // is open. The kernel detaches the backing file at the last close(2), but
 // RELEASE reaches the server asynchronously; an open that follows a close
 // closely therefore waits (up to snapshotLag) for the RELEASE, so that
-// `cat f; cat f` sees two fresh snapshots. go-fuse's own support
+// `cat f; cat f` sees two fresh snapshots — unless its output is the same
+// as the open snapshot's, which it then shares at once. go-fuse's own support
 // (fs.FilePassthroughFder) shares the backing file without that wait, so
 // the backing file is registered here and rawFS puts its id into the OPEN
 // reply, which the node API cannot do.
 
-// snapshotLag bounds the wait for the RELEASE of a closed snapshot.
-const snapshotLag = 20 * time.Millisecond
+// snapshotLag bounds the wait for the RELEASE of a closed snapshot;
+// uringSnapshotLag when requests come over io_uring.
+const (
+	snapshotLag      = 20 * time.Millisecond
+	uringSnapshotLag = time.Millisecond
+)
 
 // snapState is a node's passthrough backing file.
 type snapState struct {
@@ -90,18 +96,22 @@ func (st *snapState) closeMemfd() {
 // maxKeptSnapshots bounds the memfds kept open for reuse (one per node).
 const maxKeptSnapshots = 1024
 
-// acquire waits for lagging releases. It returns with st.mu held and
-// reports whether a backing file is still in use.
-func (st *snapState) acquire() bool {
+// lock takes st.mu (and readies the condition that waits on it).
+func (st *snapState) lock() {
 	st.mu.Lock()
 	if st.cond.L == nil {
 		st.cond.L = &st.mu
 	}
+}
+
+// waitIdle waits up to lag for lagging releases with st.mu held and
+// reports whether a backing file is still in use.
+func (st *snapState) waitIdle(lag time.Duration) bool {
 	if st.users == 0 {
 		return false
 	}
-	deadline := time.Now().Add(snapshotLag)
-	t := time.AfterFunc(snapshotLag, func() {
+	deadline := time.Now().Add(lag)
+	t := time.AfterFunc(lag, func() {
 		st.mu.Lock()
 		st.cond.Broadcast()
 		st.mu.Unlock()
@@ -113,6 +123,11 @@ func (st *snapState) acquire() bool {
 	return st.users > 0
 }
 
+// holds reports whether the node's memfd holds exactly b. st.mu is held.
+func (st *snapState) holds(b []byte) bool {
+	return st.mem != nil && st.size == len(b) && bytes.Equal(st.mem[:st.size], b)
+}
+
 // openSnapshot decides how h is served when Options.Passthrough is set.
 // A write open while a snapshot is open is refused with EBUSY (the kernel
 // would answer EIO).
@@ -122,27 +137,48 @@ func (s *Server) openSnapshot(ctx context.Context, h *fileHandle, readOnly bool)
 		return 0 // not a FUSE request: nothing to reply to
 	}
 	st := &h.n.snap
-	busy := st.acquire()
+	st.lock()
 	defer st.mu.Unlock()
+	rendered := readOnly && s.render(h, st)
+	if rendered && st.users > 0 && st.holds(h.snap) {
+		// The open snapshot is this open's output too: share it, there
+		// is nothing to wait for.
+		s.share(fc, h, st)
+		return 0
+	}
+	lag := snapshotLag
+	if s.uring != nil {
+		// A queue thread that waits holds up its CPU's requests, the
+		// awaited RELEASE among them when it came from the same CPU
+		// after this OPEN (then the opens overlap and sharing is right).
+		// A RELEASE from another CPU's queue takes microseconds.
+		lag = uringSnapshotLag
+	}
+	busy := st.waitIdle(lag)
 	switch {
 	case busy && !readOnly:
 		return unix.EBUSY
 	case busy:
 		// Overlapping opens share the first one's snapshot.
-		st.users++
-		h.backingID = st.backingID
-		s.pending.Store(fc.Cancel, st.backingID)
+		s.share(fc, h, st)
 		return 0
-	case !readOnly:
+	case !rendered:
 		return 0
 	}
-	if id, ok := s.snapshot(h, st); ok {
+	if id, ok := s.attach(h.snap, st); ok {
 		st.users = 1
 		st.backingID = id
 		h.backingID = id
 		s.pending.Store(fc.Cancel, id)
 	}
 	return 0
+}
+
+// share makes h use the node's open snapshot. st.mu is held.
+func (s *Server) share(fc *fuse.Context, h *fileHandle, st *snapState) {
+	st.users++
+	h.backingID = st.backingID
+	s.pending.Store(fc.Cancel, st.backingID)
 }
 
 // dropKept unregisters the kept backing file and closes its memfd, if
@@ -204,12 +240,11 @@ func (s *Server) releaseSnapshot(h *fileHandle) {
 	st.cond.Broadcast()
 }
 
-// snapshot renders the whole output of h's file into a memfd and registers
-// it with the kernel, or reuses the kept one if it holds the same output.
-// Otherwise whatever was read stays in h for Read. st.mu is held.
-func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
-	// Render into the node's buffer (st.mu is held); the handle keeps an
-	// exact copy for reads that reach the server anyway.
+// render reads the whole output of h's file into h.snap (through the
+// node's buffer), or as much as there is up to the error that stopped it
+// (h.snapErr), and reports whether it can be served from a snapshot.
+// st.mu is held.
+func (s *Server) render(h *fileHandle, st *snapState) bool {
 	buf := st.scratch[:0]
 	if buf == nil {
 		buf = make([]byte, 0, 4096)
@@ -231,14 +266,18 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 			break
 		}
 	}
+	// The handle keeps an exact copy, for reads that reach the server
+	// anyway; reads go on from it, then from the file (or the error).
 	h.snap, h.snapErr = append([]byte(nil), buf...), err
-	if err != nil || len(buf) > maxSnapshot {
-		// Reads go on from the snapshot, then the file (or the error).
-		return 0, false
-	}
+	return err == nil && len(buf) <= maxSnapshot
+}
+
+// attach puts b into the node's memfd — the kept one, rewritten, or a new
+// one registered with the kernel — and returns its backing id. No open
+// uses the node's memfd. st.mu is held.
+func (s *Server) attach(b []byte, st *snapState) (int32, bool) {
 	if st.keptID != 0 {
-		// Nothing reads the kept memfd (no open uses it): rewrite it.
-		if st.rewrite(buf) == nil {
+		if st.holds(b) || st.rewrite(b) == nil {
 			id := st.keptID
 			st.keptID = 0
 			return id, true
@@ -249,7 +288,7 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 	if err != nil {
 		return 0, false
 	}
-	if writeAll(fd, buf) != nil {
+	if writeAll(fd, b) != nil {
 		_ = unix.Close(fd)
 		return 0, false
 	}
@@ -262,7 +301,7 @@ func (s *Server) snapshot(h *fileHandle, st *snapState) (int32, bool) {
 		}
 		return 0, false
 	}
-	st.memfd, st.size = fd, len(buf)
+	st.memfd, st.size = fd, len(b)
 	if mem, err := unix.Mmap(fd, 0, maxSnapshot, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
 		st.mem = mem
 	}

@@ -118,3 +118,27 @@ func TestPassthroughSnapshotFileReused(t *testing.T) {
 	srv.Wait()
 	assert.EqualValues(t, 0, srv.keptSnapshots.Load(), "memfds left after the connection ended")
 }
+
+// TestPassthroughConcurrentReaders: readers on both CPUs opening one file
+// at once each get a whole output (fresh, or shared with an overlapping
+// open), never an error, and the node ends up with one memfd.
+func TestPassthroughConcurrentReaders(t *testing.T) {
+	v, root, _ := newTestFS()
+	srv, mnt := mount(t, v, root, Options{Passthrough: true})
+	path := filepath.Join(mnt, "gen")
+	const readers, rounds = 4, 50
+	dir := t.TempDir()
+	r := sh(t, fmt.Sprintf("for r in $(seq %d); do (for i in $(seq %d); do cat %s || echo FAILED; done > %s/out.$r) & done; wait; cat %s/out.*",
+		readers, rounds, path, dir, dir))
+	requireOK(t, r)
+	lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
+	require.Len(t, lines, readers*rounds)
+	for _, l := range lines {
+		var n int
+		_, err := fmt.Sscanf(l, "gen open %d", &n)
+		require.NoError(t, err, "line %q", l)
+	}
+	if !srv.noPassthrough.Load() {
+		assert.LessOrEqual(t, srv.keptSnapshots.Load(), int64(1))
+	}
+}
