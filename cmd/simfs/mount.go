@@ -281,7 +281,10 @@ func runDaemon(ctx context.Context, e *env, o daemonOpts) error {
 		fmt.Fprintln(e.stdout, string(b))
 	} else {
 		for _, mt := range info.Mounts {
-			fmt.Fprintf(e.stdout, "simfs: %s is %s (requests over %s)\n", mt.Host, mt.Sim, mt.Transport)
+			fmt.Fprintf(e.stdout, "simfs: %s is %s\n", mt.Host, mt.Sim)
+		}
+		if len(info.Mounts) > 0 && info.Mounts[0].Transport == "io_uring" {
+			fmt.Fprintln(e.stdout, "simfs: FUSE requests travel over io_uring")
 		}
 		if len(info.Mounts) == 0 {
 			fmt.Fprintln(e.stdout, "simfs: no FUSE mount; commands take simulated paths (/sys/fs/bpf/..., /sys/fs/cgroup/...)")
