@@ -88,6 +88,7 @@ type Options struct {
 	flushOnClose         bool // send FLUSH on every close (no FOPEN_NOFLUSH)
 	counts               *opCounts
 	mountOptions         func(*fuse.MountOptions)
+	uringFailQueue       func(qid int) error // a queue that fails to start (tests)
 }
 
 // Server is one mounted vfs tree.
@@ -251,7 +252,7 @@ func (s *Server) startURing(raw fuse.RawFileSystem, mo *fuse.MountOptions, fuseF
 	ps, err := uringProtocolServer(raw, mo, s.fuse.KernelSettings())
 	var t *uringTransport
 	if err == nil {
-		t, err = startURing(fuseFD, ps, s.log)
+		t, err = startURing(fuseFD, ps, s.log, s.opts.uringFailQueue)
 	}
 	if err == nil || errors.Is(err, errURingRefused) {
 		s.uring, s.uringErr = t, err

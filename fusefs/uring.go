@@ -222,6 +222,8 @@ type uringTransport struct {
 	log    *log.Logger
 	wg     sync.WaitGroup
 	served atomic.Int64 // requests answered over the rings
+	// failQueue, if set, makes a queue fail before it registers (tests).
+	failQueue func(qid int) error
 }
 
 // possibleCPUs counts the CPUs the kernel may ever run (its number of
@@ -263,7 +265,7 @@ func countCPUList(list string) (int, error) {
 // turns io_uring off for it), but the queues that did register go on
 // serving until the connection ends, since the kernel may still use them.
 // Wait returns once every queue thread has ended, after the connection did.
-func startURing(fuseFD int, ps *fuse.ProtocolServer, logger *log.Logger) (*uringTransport, error) {
+func startURing(fuseFD int, ps *fuse.ProtocolServer, logger *log.Logger, failQueue func(qid int) error) (*uringTransport, error) {
 	ncpu, err := possibleCPUs()
 	if err != nil {
 		return nil, err
@@ -272,7 +274,7 @@ func startURing(fuseFD int, ps *fuse.ProtocolServer, logger *log.Logger) (*uring
 	if err != nil {
 		return nil, fmt.Errorf("dup /dev/fuse: %w", err)
 	}
-	t := &uringTransport{fuseFD: dup, ps: ps, log: logger}
+	t := &uringTransport{fuseFD: dup, ps: ps, log: logger, failQueue: failQueue}
 	results := make(chan error, ncpu)
 	for q := 0; q < ncpu; q++ {
 		t.wg.Add(1)
@@ -314,6 +316,11 @@ func (t *uringTransport) serveQueue(qid uint16, started chan<- error) {
 	_ = unix.SchedSetAttr(0, &unix.SchedAttr{Policy: schedBatch}, 0)
 
 	r, err := newRing(2 * uringEntries)
+	if err == nil && t.failQueue != nil {
+		if err = t.failQueue(int(qid)); err != nil {
+			r.close()
+		}
+	}
 	if err != nil {
 		started <- err
 		return

@@ -142,3 +142,33 @@ func TestPassthroughConcurrentReaders(t *testing.T) {
 		assert.LessOrEqual(t, srv.keptSnapshots.Load(), int64(1))
 	}
 }
+
+// TestIOURingQueueFailure: when a queue cannot start after the connection
+// negotiated io_uring (the kernel then holds every request back until all
+// queues are there), the mount is made again over /dev/fuse, says why,
+// works, and leaves no thread behind.
+func TestIOURingQueueFailure(t *testing.T) {
+	needFUSE(t)
+	if os.Geteuid() != 0 || uringSwitch() != "Y" {
+		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
+	}
+	v, root, _ := newTestFS()
+	dir := t.TempDir()
+	injected := fmt.Errorf("injected: %w", unix.ENOMEM)
+	srv, err := Serve(v, root, dir, Options{IOURing: true, uringFailQueue: func(qid int) error {
+		if qid == 1 {
+			return injected
+		}
+		return nil
+	}})
+	require.NoError(t, err)
+	on, why := srv.IOURing()
+	assert.False(t, on)
+	assert.ErrorIs(t, why, unix.ENOMEM)
+	r := sh(t, "cat "+filepath.Join(dir, "gen"))
+	requireOK(t, r)
+	assert.NotEmpty(t, r.out)
+	require.NoError(t, srv.Unmount())
+	srv.Wait()
+	goleak.VerifyNone(t)
+}
