@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -189,7 +190,11 @@ func (r *ring) enter(wait bool) error {
 			r.unsubmit -= uint32(n)
 			return nil
 		}
-		if errno != unix.EINTR {
+		switch errno {
+		case unix.EINTR:
+		case unix.EAGAIN, unix.EBUSY: // out of resources for a moment
+			time.Sleep(time.Millisecond)
+		default:
 			return fmt.Errorf("io_uring_enter: %w", errno)
 		}
 	}
@@ -332,7 +337,9 @@ func (t *uringTransport) serveQueue(qid uint16, started chan<- error) {
 		started <- fmt.Errorf("mmap ring buffers: %w", err)
 		return
 	}
-	defer func() { _ = unix.Munmap(mem) }()
+	// The buffers are unmapped only once every entry has ended: the
+	// kernel writes requests into those it holds, and a later mapping
+	// could reuse the addresses. After a failure they stay mapped.
 	scratch := mem[per*uringEntries:] // a request's payload, copied before the answer overwrites it
 	ents := make([]ringEntry, uringEntries)
 	for i := range ents {
@@ -381,6 +388,7 @@ func (t *uringTransport) serveQueue(qid uint16, started chan<- error) {
 			t.answer(r, qid, &ents[user], user, scratch)
 		})
 	}
+	_ = unix.Munmap(mem)
 }
 
 // uringHeaderPage is where an entry's payload starts in its mapping.
