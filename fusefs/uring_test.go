@@ -172,3 +172,23 @@ func TestIOURingQueueFailure(t *testing.T) {
 	srv.Wait()
 	goleak.VerifyNone(t)
 }
+
+// TestIOURingLargeTransfers: requests and answers that fill the ring
+// entries' payload buffers — 128 KiB writes and reads, directory listings
+// of many pages — go through the rings whole.
+func TestIOURingLargeTransfers(t *testing.T) {
+	needFUSE(t)
+	if os.Geteuid() != 0 || uringSwitch() != "Y" {
+		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
+	}
+	v, _ := newRamfs()
+	srv, mnt := mount(t, v, v.Root(), Options{IOURing: true})
+	on, why := srv.IOURing()
+	require.True(t, on, "%v", why)
+	r := sh(t, "cd "+mnt+" && head -c 3000000 /dev/urandom > src && dd if=src of=big bs=131072 2>/dev/null && "+
+		"cmp src big && dd if=big bs=1M 2>/dev/null | cmp - src && mkdir d && cd d && "+
+		"for i in $(seq 1500); do : > file-with-a-long-name-$i; done && ls | wc -l && ls -l | wc -l && rm ../src")
+	requireOK(t, r)
+	assert.Equal(t, "1500\n1501\n", r.out)
+	assert.Positive(t, srv.uring.served.Load())
+}
