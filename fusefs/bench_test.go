@@ -18,7 +18,9 @@ import (
 // it until EOF with 4 KiB reads and closes it, b.N times after 200
 // warm-ups, and reports the median, p90, p99 and mean latency; the mount
 // is served by this process. The native reference is a real cgroup2 file
-// on a cgroup2 mount the benchmark makes.
+// on a cgroup2 mount the benchmark makes. The io-uring configurations turn
+// the kernel's switch for FUSE over io_uring on for their run (and skip
+// where they cannot). The reader is internal/benchread.
 //
 //	go test -run '^$' -bench OpenReadClose -benchtime 20000x ./fusefs/
 
