@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -570,4 +571,24 @@ func TestE2ESeedWithTheDaemonsScheduler(t *testing.T) {
 	assert.Contains(t, out, "2 CPUs, 4 tasks")
 	assert.Contains(t, out, "a tick every 1ms of wall-clock time")
 	assert.Contains(t, out, e.p("cgroup/x"))
+}
+
+// TestE2EPassthroughMount: `simfs mount --passthrough` serves a view's
+// output from a snapshot the kernel reads itself: each cat runs the view
+// for its own cgroup, the file still says size 0, and `echo rm >` still
+// removes it (write opens go to the simulator).
+func TestE2EPassthroughMount(t *testing.T) {
+	e := newE2E(t)
+	e.mount("--passthrough")
+	e.ok("simfs prog loadall " + seedObjectPath(t) + " bpf/pk && mkdir cgroup/a cgroup/b && " +
+		"simfs link create bpf/pk/wait_show bpf/pk/show && simfs pin bpf/pk/show cgroup/a/wait && simfs pin bpf/pk/show cgroup/b/wait")
+	ida, _ := waitLine(t, e.ok("cat cgroup/a/wait"))
+	idb, _ := waitLine(t, e.ok("cat cgroup/b/wait"))
+	again, _ := waitLine(t, e.ok("cat cgroup/a/wait"))
+	assert.Equal(t, ida, again)
+	assert.NotEqual(t, ida, idb, "each exposure runs the view for its own cgroup")
+	assert.Equal(t, strconv.FormatUint(ida, 10)+"\n", e.ok("stat -c %i cgroup/a"))
+	assert.Equal(t, "0\n", e.ok("stat -c %s cgroup/a/wait"))
+	e.ok("echo rm > cgroup/a/wait")
+	e.fails("cat cgroup/a/wait", unix.ENOENT)
 }
