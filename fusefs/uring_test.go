@@ -47,6 +47,16 @@ func uringSwitch() string {
 	return strings.TrimSpace(string(b))
 }
 
+// needURingOn skips unless the test can mount with FUSE over io_uring: root
+// and the kernel's switch on (make test turns it on for a second pass).
+func needURingOn(t *testing.T) {
+	t.Helper()
+	needFUSE(t)
+	if os.Geteuid() != 0 || uringSwitch() != "Y" {
+		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
+	}
+}
+
 // TestIOURingFallback: asked for io_uring on a kernel that has it switched
 // off, the mount serves /dev/fuse and says why.
 func TestIOURingFallback(t *testing.T) {
@@ -68,10 +78,7 @@ func TestIOURingFallback(t *testing.T) {
 // it on), requests are answered from the rings, and unmounting ends every
 // queue thread.
 func TestIOURing(t *testing.T) {
-	needFUSE(t)
-	if os.Geteuid() != 0 || uringSwitch() != "Y" {
-		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
-	}
+	needURingOn(t)
 	v, root, _ := newTestFS()
 	dir := t.TempDir()
 	srv, err := Serve(v, root, dir, Options{IOURing: true})
@@ -148,10 +155,7 @@ func TestPassthroughConcurrentReaders(t *testing.T) {
 // queues are there), the mount is made again over /dev/fuse, says why,
 // works, and leaves no thread behind.
 func TestIOURingQueueFailure(t *testing.T) {
-	needFUSE(t)
-	if os.Geteuid() != 0 || uringSwitch() != "Y" {
-		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
-	}
+	needURingOn(t)
 	v, root, _ := newTestFS()
 	dir := t.TempDir()
 	injected := fmt.Errorf("injected: %w", unix.ENOMEM)
@@ -177,10 +181,7 @@ func TestIOURingQueueFailure(t *testing.T) {
 // entries' payload buffers — 128 KiB writes and reads, directory listings
 // of many pages — go through the rings whole.
 func TestIOURingLargeTransfers(t *testing.T) {
-	needFUSE(t)
-	if os.Geteuid() != 0 || uringSwitch() != "Y" {
-		t.Skip("needs root and FUSE over io_uring switched on (make test turns it on for a second pass)")
-	}
+	needURingOn(t)
 	v, _ := newRamfs()
 	srv, mnt := mount(t, v, v.Root(), Options{IOURing: true})
 	on, why := srv.IOURing()
