@@ -638,9 +638,13 @@ func cmdDemo(e *env, args []string) error {
 			schedEvery: DefaultSchedEvery, procs: DefaultMountProcs, uring: uringAuto}
 		o.ready = func(info daemon.DaemonInfo, _ *kernel.Machine) error {
 			walked = true
+			over := ""
+			if len(info.Mounts) > 0 && info.Mounts[0].Transport == "io_uring" {
+				over = ", requests over io_uring"
+			}
 			fmt.Fprintf(e.stdout, "simfs demo: the RFC \"Pinning bpf objects outside bpffs\" on a simulated machine,\n"+
-				"served over FUSE at %s (bpffs at bpf/, cgroup2 at cgroup/).\n"+
-				"Every step below is a real command run in a child process.\n", dir)
+				"served over FUSE at %s (bpffs at bpf/, cgroup2 at cgroup/%s).\n"+
+				"Every step below is a real command run in a child process.\n", dir, over)
 			if err := writeDemoFiles(dir, filepath.Join(dir, "bpf", "hits")); err != nil {
 				return err
 			}
